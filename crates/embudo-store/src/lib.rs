@@ -1,0 +1,137 @@
+//! The storage interface of Embudo.
+//!
+//! [`Store`] is the one trait the rest of Embudo talks to; `embudo-store-sqlite` (the embedded
+//! default) and `embudo-store-postgres` implement it, each with its own migrations and SQL.
+//! Business rules live outside the backends: the ingest pipeline decides what a tracking
+//! message *does* ([`Effect`]s), and a backend only applies those effects atomically together
+//! with the message, exactly once per `message_id`.
+//!
+//! With the `conformance` feature, [`conformance`] holds the test suite that every backend runs
+//! unchanged.
+#![deny(missing_docs)]
+
+mod error;
+mod keys;
+mod model;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{StoreError, StoreResult};
+pub use keys::{hash_secret, ApiKey, KeyKind, NewKey};
+pub use model::{refunds_from_history, Applied, Backend, Counts, CurrencyTotals, Effect, Envelope, PageRequest, RefundRequest};
+
+use async_trait::async_trait;
+use embudo_core::{
+    AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product, ProductId, Refund, StatusChange, StoredEvent,
+};
+
+/// Everything Embudo keeps. Implementations must be safe to share between tasks; every write
+/// method is atomic (all of it is stored or none) and durable when it returns `Ok`.
+///
+/// Refunds are kept in one place, the refund table: an order's `refunded` history entries are
+/// read back from it, and writing an order whose history has `refunded` entries records them
+/// there. A refund is identified by its id and, when it names an order, also by (order, time,
+/// amount), so the same refund arriving by two routes (an event and the orders API) counts once.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Checks that the database answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- tracking ----
+
+    /// Stores a batch of tracking messages in one transaction and applies the effects of each
+    /// message whose `message_id` was not seen before, in order. A repeated `message_id` (in
+    /// this batch or earlier) is reported as [`Applied::Duplicate`] and has no effect.
+    /// The result has one entry per envelope, in the same order.
+    ///
+    /// Each stored event is resolved to a person: its `user_id` (following customer merges) or,
+    /// for an anonymous event, the customer its `anonymous_id` is linked to, if any.
+    async fn apply(&self, batch: Vec<Envelope>) -> StoreResult<Vec<Applied>>;
+
+    /// Events of a customer (their own and those of every visitor linked to them), newest
+    /// first.
+    async fn customer_events(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+
+    /// The customer an anonymous visitor is linked to, if any.
+    async fn visitor_customer(&self, anonymous_id: &AnonymousId) -> StoreResult<Option<CustomerId>>;
+
+    /// The identity merges into a customer, oldest first.
+    async fn identity_merges(&self, id: &CustomerId) -> StoreResult<Vec<IdentityMerge>>;
+
+    // ---- catalog ----
+
+    /// Creates or replaces products (by id) in one transaction. Returns how many were written.
+    async fn upsert_products(&self, products: &[Product]) -> StoreResult<u64>;
+
+    /// One product.
+    async fn product(&self, id: &ProductId) -> StoreResult<Option<Product>>;
+
+    /// Products ordered by id, after the page's cursor.
+    async fn products(&self, page: &PageRequest) -> StoreResult<Vec<Product>>;
+
+    // ---- customers ----
+
+    /// Creates customers or updates them with the given fields (see [`CustomerPatch`]).
+    async fn upsert_customers(&self, patches: &[CustomerPatch]) -> StoreResult<u64>;
+
+    /// One customer. A customer merged into another is still returned, with `merged_into` set.
+    async fn customer(&self, id: &CustomerId) -> StoreResult<Option<Customer>>;
+
+    /// Customers ordered by id, after the page's cursor.
+    async fn customers(&self, page: &PageRequest) -> StoreResult<Vec<Customer>>;
+
+    /// A customer's orders, newest first.
+    async fn customer_orders(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<Order>>;
+
+    // ---- orders ----
+
+    /// Creates or replaces orders (by id) in one transaction: header and lines are replaced,
+    /// status history entries are added to the stored ones (an identical entry is kept once),
+    /// and every `refunded` entry is also recorded as a refund (see [`refunds_from_history`]).
+    /// Customers named by an order are created when unknown; an order naming both a visitor
+    /// and a customer links them.
+    async fn upsert_orders(&self, orders: &[Order]) -> StoreResult<u64>;
+
+    /// One order with its full history.
+    async fn order(&self, id: &OrderId) -> StoreResult<Option<Order>>;
+
+    /// Orders ordered by id, after the page's cursor.
+    async fn orders(&self, page: &PageRequest) -> StoreResult<Vec<Order>>;
+
+    /// Adds a status change to an order (an identical entry is kept once). A `refunded` change
+    /// is also recorded as a refund. Returns the updated order, or `None` if it is unknown.
+    async fn add_order_status(&self, id: &OrderId, change: &StatusChange) -> StoreResult<Option<Order>>;
+
+    /// Records refunds; one whose id is already stored is ignored. A refund naming a known
+    /// order also adds a `refunded` entry to that order's history. Returns how many were new.
+    async fn record_refunds(&self, refunds: &[Refund]) -> StoreResult<u64>;
+
+    /// The refunds of an order, oldest first.
+    async fn order_refunds(&self, id: &OrderId) -> StoreResult<Vec<Refund>>;
+
+    // ---- keys ----
+
+    /// Stores a new API key (only its hash).
+    async fn insert_key(&self, key: &ApiKey) -> StoreResult<()>;
+
+    /// The key whose secret hashes to `hash`, if it exists and is not revoked.
+    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>>;
+
+    /// All keys, revoked ones included, oldest first.
+    async fn keys(&self) -> StoreResult<Vec<ApiKey>>;
+
+    /// Revokes a key by id. Returns false when there is no such key.
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool>;
+
+    // ---- facts ----
+
+    /// How many rows of each kind are stored.
+    async fn counts(&self) -> StoreResult<Counts>;
+
+    /// Order and refund totals per currency, over all time.
+    async fn totals(&self) -> StoreResult<Vec<CurrencyTotals>>;
+}
