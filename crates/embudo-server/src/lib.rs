@@ -1,0 +1,219 @@
+//! Embudo's HTTP API (axum), under `/v1`.
+//!
+//! - Tracking, compatible with Segment's HTTP tracking API ([`tracking`]): write or secret key.
+//! - Shop data: products, customers, orders, refunds ([`shop`]): secret key.
+//! - `GET /healthz` (the process is up), `GET /readyz` (the database answers), `GET /metrics`
+//!   (Prometheus), `GET /v1/openapi.json`.
+//!
+//! Handlers are thin: they check the key, read the body, call the ingest pipeline or the store,
+//! and map the result; every error becomes a problem document in [`problem`].
+#![deny(missing_docs)]
+
+mod auth;
+mod body;
+mod metrics;
+pub mod problem;
+pub mod shop;
+pub mod tracking;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use axum::Router;
+use embudo_ingest::{Committer, EffectsConfig, ParseLimits};
+use embudo_store::Store;
+use problem::ApiError;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::decompression::RequestDecompressionLayer;
+use utoipa::OpenApi;
+
+pub use metrics::Metrics;
+
+/// Settings of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Tracking size limits.
+    pub limits: ParseLimits,
+    /// What tracking messages do (default currency).
+    pub effects: EffectsConfig,
+    /// The largest body of a shop-data request, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { limits: ParseLimits::default(), effects: EffectsConfig::default(), max_body_bytes: 8 * 1024 * 1024 }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The group-commit writer for tracking data.
+    pub committer: Committer,
+    /// Settings.
+    pub config: ServerConfig,
+    /// Metrics.
+    pub metrics: Metrics,
+    keys: auth::KeyCache,
+}
+
+impl AppState {
+    /// State over a store and a running committer.
+    pub fn new(store: Arc<dyn Store>, committer: Committer, config: ServerConfig) -> Self {
+        Self { store, committer, config, metrics: Metrics::default(), keys: auth::KeyCache::default() }
+    }
+}
+
+/// The OpenAPI document of the API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Embudo API", description = "Self-hosted marketing engine for online shops. Tracking endpoints are compatible with Segment's HTTP tracking API."),
+    paths(
+        tracking::track, tracking::identify, tracking::page, tracking::screen, tracking::alias, tracking::group, tracking::batch,
+        shop::put_products, shop::put_product, shop::get_product, shop::list_products,
+        shop::patch_customers, shop::patch_customer, shop::get_customer, shop::list_customers,
+        shop::put_orders, shop::put_order, shop::get_order, shop::list_orders, shop::add_status, shop::order_refunds, shop::put_refunds,
+    ),
+    components(schemas(problem::Problem, problem::FieldError)),
+    modifiers(&SecurityAddon),
+    tags((name = "tracking", description = "Segment-compatible tracking (write or secret key)"),
+         (name = "products"), (name = "customers"), (name = "orders"))
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The whole API as a router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let batch_limit = state.config.limits.max_batch_bytes;
+    let message_limit = state.config.limits.max_message_bytes;
+    // Tracking is called from shoppers' browsers with a write key: any origin may call it.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::CONTENT_ENCODING]);
+    let limit = || DefaultBodyLimit::max(message_limit);
+    let tracking = Router::new()
+        .route("/v1/track", post(tracking::track).layer(limit()))
+        .route("/v1/identify", post(tracking::identify).layer(limit()))
+        .route("/v1/page", post(tracking::page).layer(limit()))
+        .route("/v1/screen", post(tracking::screen).layer(limit()))
+        .route("/v1/alias", post(tracking::alias).layer(limit()))
+        .route("/v1/group", post(tracking::group).layer(limit()))
+        .route("/v1/batch", post(tracking::batch).layer(DefaultBodyLimit::max(batch_limit)))
+        .route("/v1/import", post(tracking::batch).layer(DefaultBodyLimit::max(batch_limit)))
+        .layer(cors);
+    let shop = Router::new()
+        .route("/v1/products", post(shop::put_products).get(shop::list_products))
+        .route("/v1/products/{id}", put(shop::put_product).get(shop::get_product))
+        .route("/v1/customers", post(shop::patch_customers).get(shop::list_customers))
+        .route("/v1/customers/{id}", patch(shop::patch_customer).get(shop::get_customer))
+        .route("/v1/orders", post(shop::put_orders).get(shop::list_orders))
+        .route("/v1/orders/{id}", put(shop::put_order).get(shop::get_order))
+        .route("/v1/orders/{id}/status", post(shop::add_status))
+        .route("/v1/orders/{id}/refunds", get(shop::order_refunds))
+        .route("/v1/refunds", post(shop::put_refunds))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    Router::new()
+        .merge(tracking)
+        .merge(shop)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/openapi.json", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(RequestDecompressionLayer::new())
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("a handler panicked".into()).into_response()))
+        .with_state(state)
+}
+
+/// Counts and times every request, and turns bodiless error answers of layers (such as the
+/// decompression layer's 415) into problem documents.
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE && response.headers().get(header::CONTENT_TYPE).is_none() {
+        response = ApiError::UnsupportedMediaType("the Content-Encoding is not supported; use gzip or none".into()).into_response();
+    }
+    let labels = metrics::RequestLabels { method, route, status: response.status().as_u16() };
+    state.metrics.requests.get_or_create(&labels).inc();
+    state.metrics.latency.observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
+    state.store.ping().await?;
+    Ok("ready")
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let stats = state.committer.stats();
+    let text = state.metrics.render(&[
+        ("ingest_commits", "Ingestion transactions committed", stats.commits.load(Ordering::Relaxed)),
+        ("ingest_inserted", "Tracking messages stored", stats.inserted.load(Ordering::Relaxed)),
+        ("ingest_duplicates", "Tracking messages ignored as repeats", stats.duplicates.load(Ordering::Relaxed)),
+        ("ingest_failures", "Ingestion transactions failed", stats.failures.load(Ordering::Relaxed)),
+        ("ingest_commit_microseconds", "Time spent in ingestion transactions", stats.commit_micros.load(Ordering::Relaxed)),
+    ]);
+    let mut response = text.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+    response
+}
+
+async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then stops taking requests,
+/// finishes the ones in flight and waits until every accepted tracking message is committed.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    config: ServerConfig,
+    committer: embudo_ingest::CommitterConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (committer, writers) = Committer::start(store.clone(), committer);
+    let state = Arc::new(AppState::new(store, committer, config));
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    // The router (and with it the last committer handle) is gone: the writers drain and stop.
+    for writer in writers {
+        let _ = writer.await;
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! One module per command, plus what they share (opening the store, progress bars).
+
+pub mod demo;
+pub mod generate;
+pub mod import;
+pub mod keys;
+pub mod serve;
+
+use crate::settings::{Settings, StoreLocation};
+use anyhow::Context;
+use embudo_store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Arc;
+
+/// Opens (and migrates) the store the settings name.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    match &settings.store {
+        StoreLocation::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+            }
+            let store = embudo_store_sqlite::SqliteStore::open(path).with_context(|| format!("opening the SQLite store {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        StoreLocation::Postgres(url) => {
+            // PENDING-PG: the PostgreSQL backend crate lands next.
+            anyhow::bail!("PostgreSQL at {url:?} is not available in this build")
+        }
+    }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} ({per_sec}, eta {eta})")
+            .expect("static template is valid"),
+    );
+    bar.set_message(what.to_string());
+    bar
+}

@@ -1,0 +1,63 @@
+//! `embudo serve`: the API until SIGINT or SIGTERM.
+
+use crate::settings::{Settings, StoreLocation};
+use anyhow::Context;
+use embudo_ingest::{CommitterConfig, EffectsConfig, ParseLimits};
+use embudo_server::ServerConfig;
+use embudo_store::Store;
+use std::sync::Arc;
+
+/// The address served when none is given.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// Server settings from the checked settings.
+pub fn server_config(settings: &Settings) -> ServerConfig {
+    ServerConfig {
+        limits: ParseLimits { max_message_bytes: settings.max_message_bytes, max_batch_bytes: settings.max_batch_bytes },
+        effects: EffectsConfig { default_currency: settings.default_currency },
+        ..ServerConfig::default()
+    }
+}
+
+/// Group-commit settings for the backend: SQLite has one writer, PostgreSQL takes several.
+pub fn committer_config(settings: &Settings) -> CommitterConfig {
+    let writers = match settings.store {
+        StoreLocation::Sqlite(_) => 1,
+        StoreLocation::Postgres(_) => 4,
+    };
+    CommitterConfig { writers, ..CommitterConfig::default() }
+}
+
+/// Runs `embudo serve`.
+pub async fn serve(settings: &Settings, addr: Option<String>) -> anyhow::Result<()> {
+    let store = super::open_store(settings).await?;
+    let addr = addr.or_else(|| settings.addr.clone()).unwrap_or_else(|| DEFAULT_ADDR.to_string());
+    run_server(settings, store, &addr, |url| println!("Embudo is serving on {url}")).await
+}
+
+/// Binds `addr`, tells `announce` the URL, and serves until a shutdown signal.
+pub async fn run_server(settings: &Settings, store: Arc<dyn Store>, addr: &str, announce: impl FnOnce(&str)) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr()?;
+    announce(&format!("http://{local}"));
+    tracing::info!(%local, backend = ?store.backend(), "serving");
+    embudo_server::serve(listener, store, server_config(settings), committer_config(settings), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
