@@ -23,8 +23,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         StoreLocation::Postgres(url) => {
-            // PENDING-PG: the PostgreSQL backend crate lands next.
-            anyhow::bail!("PostgreSQL at {url:?} is not available in this build")
+            let store = embudo_store_postgres::PgStore::connect(url.expose()).await.with_context(|| format!("connecting to PostgreSQL at {url:?}"))?;
+            Ok(Arc::new(store))
         }
     }
 }

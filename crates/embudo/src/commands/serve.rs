@@ -35,29 +35,29 @@ pub async fn serve(settings: &Settings, addr: Option<String>) -> anyhow::Result<
     run_server(settings, store, &addr, |url| println!("Embudo is serving on {url}")).await
 }
 
-/// Binds `addr`, tells `announce` the URL, and serves until a shutdown signal.
+/// Binds `addr`, tells `announce` the URL, and serves until SIGINT or SIGTERM.
 pub async fn run_server(settings: &Settings, store: Arc<dyn Store>, addr: &str, announce: impl FnOnce(&str)) -> anyhow::Result<()> {
+    // Take over the signals before announcing the URL, so that a signal sent as soon as the
+    // URL is known already means "shut down cleanly".
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
     announce(&format!("http://{local}"));
     tracing::info!(%local, backend = ?store.backend(), "serving");
-    embudo_server::serve(listener, store, server_config(settings), committer_config(settings), shutdown_signal()).await?;
+    embudo_server::serve(listener, store, server_config(settings), committer_config(settings), shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing requests in flight");
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }

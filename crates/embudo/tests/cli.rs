@@ -1,0 +1,13 @@
+//! The `embudo` binary as users run it: real processes, real ports, real files.
+//!
+//! - `segment_client`: Segment's own Python library delivers a visit; the anonymous history
+//!   appears in the customer's profile after `identify`.
+//! - `crash`: the server is killed with SIGKILL in the middle of heavy batch ingestion and
+//!   restarted; every acknowledged message is there exactly once.
+//! - `demo`: the README's main command serves a generated shop.
+
+mod support;
+
+mod crash;
+mod demo;
+mod segment_client;
