@@ -10,14 +10,14 @@ pub enum Backend {
     /// A SQLite file in the data directory.
     Sqlite,
     /// A fresh PostgreSQL database (dropped with the guard).
-    Postgres(String, embudo_store_postgres::testing::Guard),
+    Postgres(String, Box<embudo_store_postgres::testing::Guard>),
 }
 
 /// A data directory (and database) for one test.
 pub struct Site {
     pub dir: tempfile::TempDir,
     pub database_url: Option<String>,
-    _guard: Option<embudo_store_postgres::testing::Guard>,
+    _guard: Option<Box<embudo_store_postgres::testing::Guard>>,
 }
 
 impl Site {
@@ -135,5 +135,5 @@ pub async fn postgres() -> Backend {
     drop(store);
     let server = std::env::var(embudo_store_postgres::testing::URL_VAR).unwrap();
     let base = server.rsplit_once('/').map(|(base, _)| base).unwrap_or(&server);
-    Backend::Postgres(format!("{base}/{}", guard.database()), guard)
+    Backend::Postgres(format!("{base}/{}", guard.database()), Box::new(guard))
 }

@@ -1,0 +1,458 @@
+//! Embudo's embedded storage backend: the whole shop in one SQLite file.
+//!
+//! [`SqliteStore`] implements [`embudo_store::Store`]. The file runs in WAL mode with
+//! `synchronous = FULL`, so a write that returned `Ok` survives a power cut, and readers never
+//! wait for the writer. SQLite allows one writer at a time anyway, so the store keeps exactly
+//! one writer connection behind a mutex and a small pool of read-only connections; every call
+//! runs on Tokio's blocking pool so that database work never stalls the async runtime.
+//!
+//! The schema (see `docs/schema.md`) is created and upgraded by the numbered migrations in
+//! `migrations/`, compiled into the binary and applied by [`SqliteStore::open`].
+//!
+//! Where the trait leaves a choice open, this backend:
+//! - resolves an event's customer when it is stored, before its own effects run (its
+//!   `LinkVisitor` then fills it in like any earlier event of the visitor);
+//! - widens a customer's first/last seen with the events, orders and patches that name them,
+//!   once per transaction, and with the events a visitor link or a merge gives them;
+//! - follows merges when an order or refund names a merged customer (it is stored under the
+//!   customer it was merged into), but patches the named row itself on `upsert_customers`;
+//! - ignores `MergeCustomers` from an id that is no customer: ingestion sends one for every
+//!   alias, also when the previous id was a visitor's;
+//! - merges a status entry equal in (status, time) to a stored one into it, keeping fields the
+//!   new one leaves empty;
+//! - gives a refund without a customer its order's customer, and keeps a refund request of a
+//!   stated amount and currency even when the order is not (yet) known;
+//! - stores an event's context without its absent fields (it reads back the same).
+#![deny(missing_docs)]
+
+mod codec;
+mod error;
+mod migrate;
+mod read;
+mod write;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[cfg(test)]
+mod tests;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use embudo_core::{
+    AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
+    ProductId, Refund, StatusChange, StoredEvent,
+};
+use embudo_store::{
+    ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
+    StoreResult,
+};
+use error::Result;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use write::Writer;
+
+/// How many statements each connection keeps prepared. The writer uses a few dozen distinct
+/// statements; evicting them would mean re-parsing SQL on the hot path.
+const STATEMENT_CACHE: usize = 128;
+
+/// The schema version this build brings database files to (the number of its migrations, kept
+/// in `PRAGMA user_version`).
+pub const SCHEMA_VERSION: usize = migrate::MIGRATIONS.len();
+
+/// Settings of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// How many read-only connections may run queries at once (at least 1).
+    pub readers: usize,
+    /// How long a connection waits for a lock held by another connection or process before the
+    /// call fails as unavailable.
+    pub busy_timeout: Duration,
+    /// Page cache of the writer connection, in KiB; each reader gets a quarter of it.
+    pub cache_kib: u32,
+    /// How many pages the write-ahead log may hold before it is copied into the database.
+    pub checkpoint_pages: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+            cache_kib: 64 * 1024,
+            checkpoint_pages: 16 * 1024,
+        }
+    }
+}
+
+/// A [`Store`] in one SQLite file. Cheap to clone: clones share the connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    options: SqliteOptions,
+    /// The only connection that writes; SQLite serializes writers anyway, and one connection
+    /// keeps its prepared statements warm.
+    writer: Mutex<Connection>,
+    /// Idle read-only connections; more are opened when one was lost to a panic.
+    readers: Mutex<Vec<Connection>>,
+    /// Bounds the readers in use to `options.readers`.
+    reader_permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `path` with default settings, creating the file (and its
+    /// directory) when missing and bringing its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Like [`SqliteStore::open`], with explicit settings.
+    pub fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<SqliteStore> {
+        let options = SqliteOptions {
+            readers: options.readers.max(1),
+            ..options
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let mut writer = open_writer(path, &options).map_err(StoreError::from)?;
+        migrate::migrate(&mut writer)?;
+        let readers = (0..options.readers)
+            .map(|_| open_reader(path, &options))
+            .collect::<Result<Vec<_>>>()
+            .map_err(StoreError::from)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                reader_permits: Arc::new(Semaphore::new(options.readers)),
+                options,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(readers),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in one write transaction on the writer connection, committing when it succeeds.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            // A panic while holding the lock rolled its transaction back on unwind; the
+            // connection itself is still good.
+            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            // IMMEDIATE takes the write lock at BEGIN, so a transaction never fails half-way
+            // for want of it.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = {
+                let mut writer = Writer::new(&tx, Utc::now());
+                let out = f(&mut writer)?;
+                writer.finish()?;
+                out
+            };
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot) on a reader connection.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let permit = Arc::clone(&self.inner.reader_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let _permit = permit;
+            let idle = inner
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => open_reader(&inner.path, &inner.options)?,
+            };
+            let result = (|| {
+                let tx = conn.unchecked_transaction()?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+            result
+        })
+        .await
+    }
+}
+
+/// Runs blocking database work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> StoreResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(StoreError::from),
+        Err(err) if err.is_cancelled() => Err(StoreError::Unavailable(
+            "the runtime is shutting down".into(),
+        )),
+        Err(err) => Err(StoreError::database(err)),
+    }
+}
+
+fn open_connection(path: &Path, options: &SqliteOptions, cache_kib: u32) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(options.busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Negative: a size in KiB rather than in pages.
+    conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+fn open_writer(path: &Path, options: &SqliteOptions) -> Result<Connection> {
+    let conn = open_connection(path, options, options.cache_kib)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "{} cannot use WAL journaling (got `{mode}`)",
+            path.display()
+        ))
+        .into());
+    }
+    // WAL with FULL syncs the log at every commit: an acknowledged write is durable.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Ingestion dirties index pages all over the file; checkpointing every few batches would
+    // write each of them back once per batch, so let the log grow to `checkpoint_pages`.
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        i64::from(options.checkpoint_pages),
+    )?;
+    // After a burst made the log large, truncate it back to this size on the next reset.
+    conn.pragma_update(
+        None,
+        "journal_size_limit",
+        i64::from(options.checkpoint_pages) * 4096,
+    )?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path, options: &SqliteOptions) -> Result<Connection> {
+    let conn = open_connection(path, options, options.cache_kib / 4)?;
+    // Read-write at the file level (WAL readers need the shared-memory file), but refusing to
+    // change anything: all writes go through the one writer.
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(read::ping).await
+    }
+
+    async fn apply(&self, batch: Vec<Envelope>) -> StoreResult<Vec<Applied>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |w| w.apply(&batch)).await
+    }
+
+    async fn customer_events(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let id = id.clone();
+        self.read(move |conn| read::customer_events(conn, id.as_str(), limit))
+            .await
+    }
+
+    async fn visitor_customer(
+        &self,
+        anonymous_id: &AnonymousId,
+    ) -> StoreResult<Option<CustomerId>> {
+        let anonymous_id = anonymous_id.clone();
+        self.read(move |conn| {
+            read::visitor_customer(conn, anonymous_id.as_str())?
+                .as_deref()
+                .map(codec::customer_id)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn identity_merges(&self, id: &CustomerId) -> StoreResult<Vec<IdentityMerge>> {
+        let id = id.clone();
+        self.read(move |conn| read::identity_merges(conn, id.as_str()))
+            .await
+    }
+
+    async fn upsert_products(&self, products: &[Product]) -> StoreResult<u64> {
+        let products = products.to_vec();
+        self.write(move |w| {
+            for product in &products {
+                w.upsert_product(product)?;
+            }
+            Ok(products.len() as u64)
+        })
+        .await
+    }
+
+    async fn product(&self, id: &ProductId) -> StoreResult<Option<Product>> {
+        let id = id.clone();
+        self.read(move |conn| read::product(conn, id.as_str()))
+            .await
+    }
+
+    async fn products(&self, page: &PageRequest) -> StoreResult<Vec<Product>> {
+        let page = page.clone();
+        self.read(move |conn| read::products(conn, &page)).await
+    }
+
+    async fn upsert_customers(&self, patches: &[CustomerPatch]) -> StoreResult<u64> {
+        let patches = patches.to_vec();
+        self.write(move |w| {
+            for patch in &patches {
+                w.upsert_customer(patch)?;
+            }
+            Ok(patches.len() as u64)
+        })
+        .await
+    }
+
+    async fn customer(&self, id: &CustomerId) -> StoreResult<Option<Customer>> {
+        let id = id.clone();
+        self.read(move |conn| read::customer(conn, id.as_str()))
+            .await
+    }
+
+    async fn customers(&self, page: &PageRequest) -> StoreResult<Vec<Customer>> {
+        let page = page.clone();
+        self.read(move |conn| read::customers(conn, &page)).await
+    }
+
+    async fn customer_orders(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<Order>> {
+        let id = id.clone();
+        self.read(move |conn| read::customer_orders(conn, id.as_str(), limit))
+            .await
+    }
+
+    async fn upsert_orders(&self, orders: &[Order]) -> StoreResult<u64> {
+        let orders = orders.to_vec();
+        self.write(move |w| {
+            for order in &orders {
+                w.upsert_order(order, None, codec::micros(order.placed_at))?;
+            }
+            Ok(orders.len() as u64)
+        })
+        .await
+    }
+
+    async fn order(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        let id = id.clone();
+        self.read(move |conn| read::order(conn, id.as_str())).await
+    }
+
+    async fn orders(&self, page: &PageRequest) -> StoreResult<Vec<Order>> {
+        let page = page.clone();
+        self.read(move |conn| read::orders(conn, &page)).await
+    }
+
+    async fn add_order_status(
+        &self,
+        id: &OrderId,
+        change: &StatusChange,
+    ) -> StoreResult<Option<Order>> {
+        let id = id.clone();
+        let change = change.clone();
+        self.write(move |w| {
+            if !w.add_order_status(id.as_str(), &change)? {
+                return Ok(None);
+            }
+            read::order(w.conn(), id.as_str())
+        })
+        .await
+    }
+
+    async fn record_refunds(&self, refunds: &[Refund]) -> StoreResult<u64> {
+        let refunds = refunds.to_vec();
+        self.write(move |w| {
+            let mut new = 0;
+            for refund in &refunds {
+                new += u64::from(w.insert_refund(refund)?);
+            }
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn order_refunds(&self, id: &OrderId) -> StoreResult<Vec<Refund>> {
+        let id = id.clone();
+        self.read(move |conn| read::order_refunds(conn, id.as_str()))
+            .await
+    }
+
+    async fn insert_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let key = key.clone();
+        self.write(move |w| w.insert_key(&key)).await
+    }
+
+    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        let hash = hash.to_owned();
+        self.read(move |conn| read::key_by_hash(conn, &hash)).await
+    }
+
+    async fn keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.read(read::keys).await
+    }
+
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |w| w.revoke_key(&id)).await
+    }
+
+    async fn counts(&self) -> StoreResult<Counts> {
+        self.read(read::counts).await
+    }
+
+    async fn totals(&self) -> StoreResult<Vec<CurrencyTotals>> {
+        self.read(read::totals).await
+    }
+}

@@ -1,0 +1,1694 @@
+//! The backend conformance suite: what every [`Store`] must do, checked only through the
+//! trait so that the SQLite and PostgreSQL backends run the very same tests.
+//!
+//! Each test is a public `async fn(&dyn Store)` that panics on failure and expects an empty
+//! store. A backend's test binary runs them all with [`conformance_tests!`](crate::conformance_tests):
+//!
+//! ```ignore
+//! embudo_store::conformance_tests!(embudo_store_sqlite::testing::fresh());
+//! ```
+//!
+//! The argument is an expression evaluated once per test, giving a future that resolves to
+//! `(Arc<dyn Store>, guard)`; the guard (a temporary directory, a database handle…) is kept
+//! alive until the test ends. The calling crate needs `tokio` (with `macros` and `rt`) as a
+//! dev-dependency, because each test is a `#[tokio::test]`.
+//!
+//! The tests avoid what the trait leaves open, so that a correct backend passes whatever it
+//! chose there: times are whole seconds (both databases keep microseconds), ids sort the same
+//! byte-wise and in any collation, ties in time are avoided where an order is checked, and
+//! store-set fields (`updated_at`, `created_at` when absent, merge times) are not compared.
+
+use crate::{
+    hash_secret, ApiKey, Applied, Effect, Envelope, KeyKind, PageRequest, RefundRequest, Store,
+    StoreError,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use embudo_core::{
+    AnonymousId, Attributes, Attribution, Consent, ConsentStatus, Currency, CustomerId,
+    CustomerPatch, CustomerType, Email, EventContext, LineKind, MergeReason, Message, MessageId,
+    MessageKind, Order, OrderId, OrderLine, OrderStatus, Product, ProductId, Refund, RefundId,
+    StatusChange, StatusKind, StoredEvent,
+};
+use serde_json::json;
+
+/// Expands to one `#[tokio::test]` per conformance test, each running against a new store.
+///
+/// `$factory` is an expression giving a future of `(Arc<dyn Store>, Guard)`; it is evaluated
+/// afresh in every test. See the [module documentation](crate::conformance).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr) => {
+        $crate::conformance_tests!(@each $factory;
+            dedup_within_a_batch,
+            dedup_across_batches,
+            events_create_and_widen_known_customers,
+            identify_links_earlier_anonymous_events,
+            merges_are_traced,
+            alias_links_a_visitor,
+            alias_merges_two_customers,
+            order_completed_and_orders_api_are_one_order,
+            order_status_history,
+            partial_refunds,
+            refund_by_two_routes_counts_once,
+            refund_larger_than_the_order,
+            refund_without_amount_refunds_what_is_left,
+            customer_patches_merge,
+            products_upsert_replace_and_page,
+            keys_insert_lookup_revoke,
+            counts_and_totals_per_currency,
+            guest_orders,
+            unicode_and_long_values_round_trip,
+        );
+    };
+    (@each $factory:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $factory.await;
+                $crate::conformance::$name(&*store).await;
+            }
+        )+
+    };
+}
+
+// ---- builders ----
+
+/// A fixed time, `minutes` after 2026-01-01 00:00 UTC.
+fn at(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(minutes)
+}
+
+fn cid(id: &str) -> CustomerId {
+    CustomerId::parse(id).unwrap()
+}
+
+fn aid(id: &str) -> AnonymousId {
+    AnonymousId::parse(id).unwrap()
+}
+
+fn oid(id: &str) -> OrderId {
+    OrderId::parse(id).unwrap()
+}
+
+fn pid(id: &str) -> ProductId {
+    ProductId::parse(id).unwrap()
+}
+
+fn rid(id: &str) -> RefundId {
+    RefundId::parse(id).unwrap()
+}
+
+fn attrs(value: serde_json::Value) -> Attributes {
+    match value {
+        serde_json::Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// A message of `kind` at minute `minute`, with a little context and nothing else.
+fn message(id: &str, kind: MessageKind, minute: i64) -> Message {
+    Message {
+        message_id: MessageId::parse(id).unwrap(),
+        kind,
+        event: (kind == MessageKind::Track).then(|| "Product Viewed".to_owned()),
+        anonymous_id: None,
+        user_id: None,
+        previous_id: None,
+        group_id: None,
+        session_id: Some("s-1".into()),
+        timestamp: at(minute),
+        received_at: at(minute) + Duration::seconds(2),
+        properties: attrs(json!({"product_id": "p-01", "price": 19.99})),
+        traits: Attributes::new(),
+        context: EventContext {
+            device_type: Some("mobile".into()),
+            user_agent: Some("Mozilla/5.0".into()),
+            locale: Some("de-DE".into()),
+            country: Some("DE".into()),
+            city: Some("Berlin".into()),
+            ip: Some("203.0.113.7".into()),
+            attribution: Attribution {
+                source: Some("newsletter".into()),
+                medium: Some("email".into()),
+                campaign: Some("spring".into()),
+                term: None,
+                content: Some("hero".into()),
+                referrer: None,
+            },
+            page_url: Some("https://shop.example/p/1".into()),
+            raw: attrs(json!({"locale": "de-DE", "campaign": {"source": "newsletter"}})),
+        },
+    }
+}
+
+/// An anonymous track event.
+fn anon_track(id: &str, visitor: &str, minute: i64) -> Message {
+    Message {
+        anonymous_id: Some(aid(visitor)),
+        ..message(id, MessageKind::Track, minute)
+    }
+}
+
+/// A track event of a known customer.
+fn user_track(id: &str, user: &str, minute: i64) -> Message {
+    Message {
+        user_id: Some(cid(user)),
+        ..message(id, MessageKind::Track, minute)
+    }
+}
+
+/// An identify call naming both ids.
+fn identify(id: &str, visitor: &str, user: &str, minute: i64) -> Message {
+    Message {
+        anonymous_id: Some(aid(visitor)),
+        user_id: Some(cid(user)),
+        traits: attrs(json!({"plan": "gold"})),
+        ..message(id, MessageKind::Identify, minute)
+    }
+}
+
+fn link(visitor: &str, customer: &str, reason: MergeReason) -> Effect {
+    Effect::LinkVisitor {
+        anonymous_id: aid(visitor),
+        customer_id: cid(customer),
+        reason,
+    }
+}
+
+fn envelope(message: Message, effects: Vec<Effect>) -> Envelope {
+    Envelope { message, effects }
+}
+
+fn product_line(product: &str, quantity: i64, unit_price: i64, discount: i64) -> OrderLine {
+    OrderLine {
+        kind: LineKind::Product,
+        product_id: Some(pid(product)),
+        sku: Some(format!("SKU-{product}")),
+        title: Some(format!("Title of {product}")),
+        quantity,
+        unit_price,
+        discount,
+    }
+}
+
+/// An order of `customer` (or a guest order) placed at minute `minute`.
+fn order(
+    id: &str,
+    customer: Option<&str>,
+    currency: Currency,
+    lines: Vec<OrderLine>,
+    minute: i64,
+) -> Order {
+    Order {
+        id: oid(id),
+        customer_id: customer.map(cid),
+        anonymous_id: None,
+        email: None,
+        placed_at: at(minute),
+        currency,
+        lines,
+        shipping: 0,
+        tax: 0,
+        discount: 0,
+        coupon: None,
+        attribution: Attribution::default(),
+        history: Vec::new(),
+    }
+}
+
+fn status(status: StatusKind, minute: i64) -> StatusChange {
+    StatusChange {
+        status,
+        at: at(minute),
+        carrier: None,
+        tracking_number: None,
+        amount: None,
+        note: None,
+    }
+}
+
+fn refunded(amount: i64, minute: i64) -> StatusChange {
+    StatusChange {
+        amount: Some(amount),
+        ..status(StatusKind::Refunded, minute)
+    }
+}
+
+fn refund(
+    id: &str,
+    order: &str,
+    customer: Option<&str>,
+    amount: i64,
+    currency: Currency,
+    minute: i64,
+) -> Refund {
+    Refund {
+        id: rid(id),
+        order_id: Some(oid(order)),
+        customer_id: customer.map(cid),
+        at: at(minute),
+        amount,
+        currency,
+        reason: None,
+    }
+}
+
+fn refund_effect(id: &str, order: &str, amount: Option<i64>, minute: i64) -> Effect {
+    Effect::Refund(RefundRequest {
+        id: rid(id),
+        order_id: oid(order),
+        at: at(minute),
+        amount,
+        currency: None,
+        reason: Some("damaged".into()),
+    })
+}
+
+fn ids(events: &[StoredEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e.message.message_id.as_str())
+        .collect()
+}
+
+async fn apply(store: &dyn Store, batch: Vec<Envelope>) -> Vec<Applied> {
+    let len = batch.len();
+    let applied = store.apply(batch).await.expect("apply");
+    assert_eq!(applied.len(), len, "one result per envelope");
+    applied
+}
+
+async fn apply_one(store: &dyn Store, message: Message, effects: Vec<Effect>) -> Applied {
+    apply(store, vec![envelope(message, effects)]).await[0]
+}
+
+async fn read_order(store: &dyn Store, id: &str) -> Order {
+    store
+        .order(&oid(id))
+        .await
+        .expect("order")
+        .unwrap_or_else(|| panic!("order {id} exists"))
+}
+
+// ---- tracking: exactly once ----
+
+/// A message repeated within one batch is stored once and its effects happen once.
+pub async fn dedup_within_a_batch(store: &dyn Store) {
+    // Relinking a visitor is not idempotent, so applying `m1` twice would show.
+    let batch = vec![
+        envelope(
+            anon_track("m1", "v1", 1),
+            vec![link("v1", "ann", MergeReason::Track)],
+        ),
+        envelope(
+            anon_track("m2", "v1", 2),
+            vec![link("v1", "bob", MergeReason::Track)],
+        ),
+        envelope(
+            anon_track("m1", "v1", 1),
+            vec![link("v1", "ann", MergeReason::Track)],
+        ),
+    ];
+    assert_eq!(
+        apply(store, batch).await,
+        vec![Applied::Inserted, Applied::Inserted, Applied::Duplicate]
+    );
+    assert_eq!(
+        store.visitor_customer(&aid("v1")).await.unwrap(),
+        Some(cid("bob"))
+    );
+    assert_eq!(store.identity_merges(&cid("ann")).await.unwrap().len(), 1);
+    assert_eq!(store.identity_merges(&cid("bob")).await.unwrap().len(), 1);
+    assert_eq!(store.counts().await.unwrap().events, 2);
+}
+
+/// A message repeated in a later batch is reported as a duplicate and changes nothing.
+pub async fn dedup_across_batches(store: &dyn Store) {
+    let o1 = order(
+        "o-1",
+        Some("ann"),
+        Currency::EUR,
+        vec![product_line("p-01", 1, 5000, 0)],
+        0,
+    );
+    store.upsert_orders(&[o1]).await.unwrap();
+    let first = vec![envelope(
+        identify("m1", "v1", "ann", 1),
+        vec![
+            Effect::UpsertCustomer(CustomerPatch {
+                attributes: attrs(json!({"tier": 1})),
+                ..CustomerPatch::id_only(cid("ann"))
+            }),
+            refund_effect("m1/refund", "o-1", Some(1000), 1),
+        ],
+    )];
+    assert_eq!(apply(store, first).await, vec![Applied::Inserted]);
+    let second = vec![envelope(
+        user_track("m2", "ann", 2),
+        vec![Effect::UpsertCustomer(CustomerPatch {
+            attributes: attrs(json!({"tier": 2})),
+            ..CustomerPatch::id_only(cid("ann"))
+        })],
+    )];
+    assert_eq!(apply(store, second).await, vec![Applied::Inserted]);
+
+    // The same message again, in a batch with a new one: only the new one counts.
+    let again = vec![
+        envelope(
+            identify("m1", "v1", "ann", 1),
+            vec![
+                Effect::UpsertCustomer(CustomerPatch {
+                    attributes: attrs(json!({"tier": 1})),
+                    ..CustomerPatch::id_only(cid("ann"))
+                }),
+                refund_effect("m1/refund-again", "o-1", Some(1000), 3),
+            ],
+        ),
+        envelope(user_track("m3", "ann", 3), vec![]),
+    ];
+    assert_eq!(
+        apply(store, again).await,
+        vec![Applied::Duplicate, Applied::Inserted]
+    );
+
+    let ann = store
+        .customer(&cid("ann"))
+        .await
+        .unwrap()
+        .expect("ann exists");
+    assert_eq!(
+        ann.attributes.get("tier"),
+        Some(&json!(2)),
+        "the repeated message's patch was not applied again"
+    );
+    assert_eq!(
+        store.order_refunds(&oid("o-1")).await.unwrap().len(),
+        1,
+        "the repeated message's refund was not recorded"
+    );
+    assert_eq!(store.counts().await.unwrap().events, 3);
+    assert_eq!(
+        ids(&store.customer_events(&cid("ann"), 10).await.unwrap()),
+        vec!["m3", "m2", "m1"]
+    );
+}
+
+/// Events naming a customer create it and widen its first and last seen times.
+pub async fn events_create_and_widen_known_customers(store: &dyn Store) {
+    apply(store, vec![envelope(user_track("m1", "ann", 5), vec![])]).await;
+    let ann = store
+        .customer(&cid("ann"))
+        .await
+        .unwrap()
+        .expect("an event's user becomes a customer");
+    assert_eq!((ann.first_seen, ann.last_seen), (Some(at(5)), Some(at(5))));
+    assert_eq!(ann.merged_into, None);
+
+    apply(
+        store,
+        vec![
+            envelope(user_track("m2", "ann", 9), vec![]),
+            envelope(user_track("m3", "ann", 3), vec![]),
+            envelope(user_track("m4", "bob", 4), vec![]),
+        ],
+    )
+    .await;
+    let ann = store.customer(&cid("ann")).await.unwrap().unwrap();
+    assert_eq!((ann.first_seen, ann.last_seen), (Some(at(3)), Some(at(9))));
+    let bob = store
+        .customer(&cid("bob"))
+        .await
+        .unwrap()
+        .expect("bob exists");
+    assert_eq!((bob.first_seen, bob.last_seen), (Some(at(4)), Some(at(4))));
+    assert_eq!(store.counts().await.unwrap().customers, 2);
+
+    let events = store.customer_events(&cid("ann"), 10).await.unwrap();
+    assert_eq!(ids(&events), vec!["m2", "m1", "m3"], "newest first");
+    assert!(events.iter().all(|e| e.customer_id == Some(cid("ann"))));
+    let limited = store.customer_events(&cid("ann"), 2).await.unwrap();
+    assert_eq!(ids(&limited), vec!["m2", "m1"]);
+}
+
+// ---- identity ----
+
+/// Anonymous events become the customer's once an identify links the visitor, and later
+/// events of the visitor follow.
+pub async fn identify_links_earlier_anonymous_events(store: &dyn Store) {
+    let e1 = anon_track("e1", "v1", 1);
+    let e2 = Message {
+        event: Some("Product Added".into()),
+        ..anon_track("e2", "v1", 2)
+    };
+    let other = anon_track("e-other", "v2", 2);
+    apply(
+        store,
+        vec![
+            envelope(e1.clone(), vec![]),
+            envelope(e2.clone(), vec![]),
+            envelope(other, vec![]),
+        ],
+    )
+    .await;
+    assert_eq!(store.visitor_customer(&aid("v1")).await.unwrap(), None);
+
+    let who = identify("id-1", "v1", "ann", 3);
+    let effects = vec![
+        Effect::UpsertCustomer(CustomerPatch {
+            email: Some(Email::parse("ann@example.com").unwrap()),
+            ..CustomerPatch::id_only(cid("ann"))
+        }),
+        link("v1", "ann", MergeReason::Identify),
+    ];
+    assert_eq!(
+        apply_one(store, who.clone(), effects).await,
+        Applied::Inserted
+    );
+
+    assert_eq!(
+        store.visitor_customer(&aid("v1")).await.unwrap(),
+        Some(cid("ann"))
+    );
+    assert_eq!(store.visitor_customer(&aid("v2")).await.unwrap(), None);
+    let events = store.customer_events(&cid("ann"), 10).await.unwrap();
+    assert_eq!(ids(&events), vec!["id-1", "e2", "e1"]);
+    assert!(events.iter().all(|e| e.customer_id == Some(cid("ann"))));
+    // The messages come back exactly as sent.
+    assert_eq!(events[0].message, who);
+    assert_eq!(events[1].message, e2);
+    assert_eq!(events[2].message, e1);
+    assert!(
+        events[0].seq > events[1].seq && events[1].seq > events[2].seq,
+        "seq follows insertion"
+    );
+
+    let merges = store.identity_merges(&cid("ann")).await.unwrap();
+    assert_eq!(merges.len(), 1);
+    assert_eq!(merges[0].anonymous_id, Some(aid("v1")));
+    assert_eq!(merges[0].from_customer, None);
+    assert_eq!(merges[0].into_customer, cid("ann"));
+    assert_eq!(merges[0].reason, MergeReason::Identify);
+    assert_eq!(
+        merges[0].message_id.as_ref().map(|m| m.as_str()),
+        Some("id-1")
+    );
+    assert_eq!(merges[0].events_moved, 2);
+
+    // Later anonymous events of the visitor are the customer's from the start.
+    apply_one(store, anon_track("e4", "v1", 4), vec![]).await;
+    let events = store.customer_events(&cid("ann"), 10).await.unwrap();
+    assert_eq!(ids(&events), vec!["e4", "id-1", "e2", "e1"]);
+    assert_eq!(events[0].customer_id, Some(cid("ann")));
+
+    let ann = store
+        .customer(&cid("ann"))
+        .await
+        .unwrap()
+        .expect("ann exists");
+    assert_eq!(
+        ann.email.as_ref().map(Email::as_str),
+        Some("ann@example.com")
+    );
+    assert!(
+        ann.first_seen.is_some_and(|t| t <= at(3)) && ann.last_seen.is_some_and(|t| t >= at(3))
+    );
+    assert_eq!(store.counts().await.unwrap().linked_visitors, 1);
+}
+
+/// Every link and merge leaves one row in `identity_merges`, oldest first; relinking to the
+/// same customer leaves none.
+pub async fn merges_are_traced(store: &dyn Store) {
+    apply_one(
+        store,
+        identify("i1", "v1", "ann", 1),
+        vec![link("v1", "ann", MergeReason::Identify)],
+    )
+    .await;
+    // The same link again, from another message: nothing to trace.
+    apply_one(
+        store,
+        identify("i2", "v1", "ann", 2),
+        vec![link("v1", "ann", MergeReason::Identify)],
+    )
+    .await;
+    assert_eq!(store.identity_merges(&cid("ann")).await.unwrap().len(), 1);
+
+    // The visitor turns out to be someone else: re-linked, and traced on the new customer.
+    apply_one(
+        store,
+        anon_track("t3", "v1", 3),
+        vec![link("v1", "bob", MergeReason::Track)],
+    )
+    .await;
+    assert_eq!(
+        store.visitor_customer(&aid("v1")).await.unwrap(),
+        Some(cid("bob"))
+    );
+    // And a customer folded into bob.
+    let alias = Message {
+        user_id: Some(cid("bob")),
+        previous_id: Some("cy".into()),
+        ..message("a4", MessageKind::Alias, 4)
+    };
+    apply_one(store, user_track("c0", "cy", 0), vec![]).await;
+    apply_one(
+        store,
+        alias,
+        vec![Effect::MergeCustomers {
+            from: cid("cy"),
+            into: cid("bob"),
+        }],
+    )
+    .await;
+
+    let merges = store.identity_merges(&cid("bob")).await.unwrap();
+    assert_eq!(merges.len(), 2, "{merges:?}");
+    assert_eq!(
+        (
+            merges[0].anonymous_id.clone(),
+            merges[0].from_customer.clone()
+        ),
+        (Some(aid("v1")), None)
+    );
+    assert_eq!(merges[0].reason, MergeReason::Track);
+    assert_eq!(
+        merges[0].message_id.as_ref().map(|m| m.as_str()),
+        Some("t3")
+    );
+    assert_eq!(
+        (
+            merges[1].anonymous_id.clone(),
+            merges[1].from_customer.clone()
+        ),
+        (None, Some(cid("cy")))
+    );
+    assert_eq!(
+        merges[1].message_id.as_ref().map(|m| m.as_str()),
+        Some("a4")
+    );
+    assert_eq!(merges[1].events_moved, 1, "cy's one event moved");
+    assert!(merges.iter().all(|m| m.into_customer == cid("bob")));
+    assert_eq!(
+        store.identity_merges(&cid("ann")).await.unwrap().len(),
+        1,
+        "ann's trace stays"
+    );
+}
+
+/// An alias from a visitor id to a user id links the visitor. Ingestion cannot tell a
+/// visitor id from a customer id in `previousId`, so it sends both a merge and a link, as here:
+/// a merge from an id that is no customer changes nothing and creates no customer.
+pub async fn alias_links_a_visitor(store: &dyn Store) {
+    apply(
+        store,
+        vec![
+            envelope(anon_track("e1", "v9", 1), vec![]),
+            envelope(anon_track("e2", "v9", 2), vec![]),
+        ],
+    )
+    .await;
+    let alias = Message {
+        user_id: Some(cid("ann")),
+        previous_id: Some("v9".into()),
+        ..message("a1", MessageKind::Alias, 3)
+    };
+    let effects = vec![
+        Effect::MergeCustomers {
+            from: cid("v9"),
+            into: cid("ann"),
+        },
+        link("v9", "ann", MergeReason::Alias),
+    ];
+    apply_one(store, alias, effects).await;
+
+    assert_eq!(
+        store.visitor_customer(&aid("v9")).await.unwrap(),
+        Some(cid("ann"))
+    );
+    assert_eq!(
+        ids(&store.customer_events(&cid("ann"), 10).await.unwrap()),
+        vec!["a1", "e2", "e1"]
+    );
+    let merges = store.identity_merges(&cid("ann")).await.unwrap();
+    assert_eq!(merges.len(), 1, "only the visitor link: {merges:?}");
+    assert_eq!(merges[0].reason, MergeReason::Alias);
+    assert_eq!(merges[0].anonymous_id, Some(aid("v9")));
+    assert_eq!(merges[0].events_moved, 2);
+    assert!(
+        store.customer(&cid("v9")).await.unwrap().is_none(),
+        "the visitor id did not become a customer"
+    );
+    assert_eq!(store.counts().await.unwrap().customers, 1);
+}
+
+/// An alias between two customers folds one into the other: events, orders, refunds and
+/// visitors move, the old one is marked, and later events naming it resolve to the new one.
+pub async fn alias_merges_two_customers(store: &dyn Store) {
+    // old: one anonymous event, an identify, an event, an order with a refund.
+    apply(
+        store,
+        vec![
+            envelope(anon_track("v-e1", "v-old", 1), vec![]),
+            envelope(
+                identify("old-i", "v-old", "old", 2),
+                vec![link("v-old", "old", MergeReason::Identify)],
+            ),
+            envelope(user_track("old-e", "old", 3), vec![]),
+            envelope(user_track("new-e", "new", 4), vec![]),
+        ],
+    )
+    .await;
+    let o = order(
+        "o-old",
+        Some("old"),
+        Currency::EUR,
+        vec![product_line("p-01", 1, 4000, 0)],
+        3,
+    );
+    store.upsert_orders(&[o]).await.unwrap();
+    store
+        .record_refunds(&[refund("r-old", "o-old", Some("old"), 500, Currency::EUR, 4)])
+        .await
+        .unwrap();
+
+    let alias = Message {
+        user_id: Some(cid("new")),
+        previous_id: Some("old".into()),
+        ..message("al", MessageKind::Alias, 5)
+    };
+    // As ingestion sends an alias: a merge, and a link in case `old` was a visitor id.
+    let effects = vec![
+        Effect::MergeCustomers {
+            from: cid("old"),
+            into: cid("new"),
+        },
+        link("old", "new", MergeReason::Alias),
+    ];
+    apply_one(store, alias, effects).await;
+
+    let old = store
+        .customer(&cid("old"))
+        .await
+        .unwrap()
+        .expect("a merged customer is kept");
+    assert_eq!(old.merged_into, Some(cid("new")));
+    let new = store
+        .customer(&cid("new"))
+        .await
+        .unwrap()
+        .expect("new exists");
+    assert_eq!(new.merged_into, None);
+
+    let events = store.customer_events(&cid("new"), 10).await.unwrap();
+    assert_eq!(ids(&events), vec!["al", "new-e", "old-e", "old-i", "v-e1"]);
+    assert!(events.iter().all(|e| e.customer_id == Some(cid("new"))));
+    let orders = store.customer_orders(&cid("new"), 10).await.unwrap();
+    assert_eq!(
+        orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        vec!["o-old"]
+    );
+    assert_eq!(
+        read_order(store, "o-old").await.customer_id,
+        Some(cid("new"))
+    );
+    let refunds = store.order_refunds(&oid("o-old")).await.unwrap();
+    assert_eq!(refunds[0].customer_id, Some(cid("new")));
+    assert_eq!(
+        store.visitor_customer(&aid("v-old")).await.unwrap(),
+        Some(cid("new"))
+    );
+
+    let merges = store.identity_merges(&cid("new")).await.unwrap();
+    let merge = merges
+        .iter()
+        .find(|m| m.from_customer == Some(cid("old")))
+        .expect("the merge is traced");
+    assert_eq!(merge.into_customer, cid("new"));
+    assert_eq!(merge.events_moved, 3, "v-e1, old-i and old-e moved");
+    assert_eq!(merge.message_id.as_ref().map(|m| m.as_str()), Some("al"));
+
+    // Later events naming the old id, and of the old visitor, resolve to the new customer.
+    apply(
+        store,
+        vec![
+            envelope(user_track("late", "old", 6), vec![]),
+            envelope(anon_track("late-v", "v-old", 7), vec![]),
+        ],
+    )
+    .await;
+    let events = store.customer_events(&cid("new"), 2).await.unwrap();
+    assert_eq!(ids(&events), vec!["late-v", "late"]);
+    assert_eq!(events[1].customer_id, Some(cid("new")));
+    assert_eq!(
+        events[1].message.user_id,
+        Some(cid("old")),
+        "the message is kept as sent"
+    );
+}
+
+// ---- orders ----
+
+fn full_order() -> Order {
+    Order {
+        id: oid("o-100"),
+        customer_id: Some(cid("ann")),
+        anonymous_id: Some(aid("v1")),
+        email: Some(Email::parse("ann@example.com").unwrap()),
+        placed_at: at(10),
+        currency: Currency::EUR,
+        lines: vec![
+            product_line("p-01", 2, 1999, 0),
+            product_line("p-02", 1, 5000, 500),
+            OrderLine {
+                kind: LineKind::Shipping,
+                product_id: None,
+                sku: Some("POST".into()),
+                title: Some("Parcel".into()),
+                quantity: 1,
+                unit_price: 495,
+                discount: 0,
+            },
+        ],
+        shipping: 0,
+        tax: 1200,
+        discount: 300,
+        coupon: Some("SPRING10".into()),
+        attribution: Attribution {
+            source: Some("google".into()),
+            medium: Some("cpc".into()),
+            campaign: Some("spring".into()),
+            term: Some("knives".into()),
+            content: Some("ad-2".into()),
+            referrer: Some("https://www.google.com/".into()),
+        },
+        history: vec![status(StatusKind::Paid, 11)],
+    }
+}
+
+/// An order from an "Order Completed" event and the same order from the orders API are one
+/// order, and writing it again changes nothing.
+pub async fn order_completed_and_orders_api_are_one_order(store: &dyn Store) {
+    let o = full_order();
+    let completed = Message {
+        event: Some("Order Completed".into()),
+        anonymous_id: Some(aid("v1")),
+        user_id: Some(cid("ann")),
+        ..message("oc-1", MessageKind::Track, 10)
+    };
+    apply_one(
+        store,
+        completed,
+        vec![Effect::UpsertOrder(Box::new(o.clone()))],
+    )
+    .await;
+    assert_eq!(
+        store.upsert_orders(std::slice::from_ref(&o)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.upsert_orders(std::slice::from_ref(&o)).await.unwrap(),
+        1
+    );
+
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.orders, counts.guest_orders, counts.refunds),
+        (1, 0, 0)
+    );
+    assert_eq!(
+        read_order(store, "o-100").await,
+        o,
+        "the order reads back as written"
+    );
+    assert_eq!(
+        store.customer_orders(&cid("ann"), 10).await.unwrap(),
+        vec![o.clone()]
+    );
+    assert_eq!(
+        store.visitor_customer(&aid("v1")).await.unwrap(),
+        Some(cid("ann")),
+        "the order links its visitor"
+    );
+    assert_eq!(
+        store.orders(&PageRequest::default()).await.unwrap(),
+        vec![o.clone()]
+    );
+
+    // Replacing: lines are replaced, history is kept and added to.
+    let mut changed = o.clone();
+    changed.lines.truncate(1);
+    changed.coupon = None;
+    changed.history = vec![status(StatusKind::Fulfilled, 12)];
+    store
+        .upsert_orders(std::slice::from_ref(&changed))
+        .await
+        .unwrap();
+    let read = read_order(store, "o-100").await;
+    assert_eq!(read.lines, changed.lines);
+    assert_eq!(read.coupon, None);
+    assert_eq!(
+        read.history,
+        vec![
+            status(StatusKind::Paid, 11),
+            status(StatusKind::Fulfilled, 12)
+        ]
+    );
+    let totals = store.totals().await.unwrap();
+    assert_eq!(totals.len(), 1);
+    assert_eq!(totals[0].merchandise_revenue, 2 * 1999);
+    assert_eq!(totals[0].products_sold, 1);
+}
+
+/// Status changes: shipped with carrier and tracking, delivered, cancelled; identical entries
+/// are kept once; unknown orders are reported.
+pub async fn order_status_history(store: &dyn Store) {
+    let o = order(
+        "o-1",
+        Some("ann"),
+        Currency::EUR,
+        vec![product_line("p-01", 1, 2500, 0)],
+        0,
+    );
+    store.upsert_orders(&[o]).await.unwrap();
+    assert_eq!(read_order(store, "o-1").await.status(), OrderStatus::Placed);
+
+    let shipped = StatusChange {
+        carrier: Some("DHL".into()),
+        tracking_number: Some("00340434161094042557".into()),
+        ..status(StatusKind::Shipped, 20)
+    };
+    let after = store
+        .add_order_status(&oid("o-1"), &shipped)
+        .await
+        .unwrap()
+        .expect("known order");
+    assert_eq!(after.history, vec![shipped.clone()]);
+    assert_eq!(after.status(), OrderStatus::Shipped);
+    store.add_order_status(&oid("o-1"), &shipped).await.unwrap();
+    let delivered = StatusChange {
+        note: Some("left with neighbour".into()),
+        ..status(StatusKind::Delivered, 30)
+    };
+    let after = store
+        .add_order_status(&oid("o-1"), &delivered)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.history, vec![shipped.clone(), delivered.clone()]);
+    assert_eq!(after.status(), OrderStatus::Delivered);
+
+    // Through tracking: a status for a known order is added, one for an unknown order ignored.
+    let paid = status(StatusKind::Paid, 5);
+    apply(
+        store,
+        vec![
+            envelope(
+                user_track("s1", "ann", 5),
+                vec![Effect::OrderStatus {
+                    order_id: oid("o-1"),
+                    change: paid.clone(),
+                }],
+            ),
+            envelope(
+                user_track("s2", "ann", 6),
+                vec![Effect::OrderStatus {
+                    order_id: oid("o-unknown"),
+                    change: status(StatusKind::Paid, 6),
+                }],
+            ),
+        ],
+    )
+    .await;
+    let cancelled = status(StatusKind::Cancelled, 40);
+    let after = store
+        .add_order_status(&oid("o-1"), &cancelled)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.history, vec![paid, shipped, delivered, cancelled]);
+    assert_eq!(after.status(), OrderStatus::Cancelled);
+    assert_eq!(read_order(store, "o-1").await, after);
+
+    assert!(store
+        .add_order_status(&oid("o-unknown"), &status(StatusKind::Paid, 1))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.order(&oid("o-unknown")).await.unwrap().is_none());
+    assert_eq!(store.counts().await.unwrap().orders, 1);
+}
+
+/// Partial refunds add up, show in the history and make the order partially refunded.
+pub async fn partial_refunds(store: &dyn Store) {
+    let o = order(
+        "o-1",
+        Some("ann"),
+        Currency::EUR,
+        vec![product_line("p-01", 2, 5000, 0)],
+        0,
+    );
+    store.upsert_orders(&[o]).await.unwrap();
+    let r1 = Refund {
+        reason: Some("scratched".into()),
+        ..refund("r-1", "o-1", Some("ann"), 3000, Currency::EUR, 10)
+    };
+    let r2 = refund("r-2", "o-1", Some("ann"), 2000, Currency::EUR, 20);
+    assert_eq!(
+        store
+            .record_refunds(&[r2.clone(), r1.clone()])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .record_refunds(&[r1.clone(), r2.clone()])
+            .await
+            .unwrap(),
+        0,
+        "known ids are ignored"
+    );
+
+    assert_eq!(
+        store.order_refunds(&oid("o-1")).await.unwrap(),
+        vec![r1, r2],
+        "oldest first"
+    );
+    let read = read_order(store, "o-1").await;
+    assert_eq!(read.refunded(), 5000);
+    assert_eq!(read.status(), OrderStatus::PartiallyRefunded);
+    let entries: Vec<_> = read
+        .history
+        .iter()
+        .filter(|c| c.status == StatusKind::Refunded)
+        .collect();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        (entries[0].amount, entries[0].at, entries[0].note.as_deref()),
+        (Some(3000), at(10), Some("scratched"))
+    );
+    assert_eq!((entries[1].amount, entries[1].at), (Some(2000), at(20)));
+    let totals = store.totals().await.unwrap();
+    assert_eq!(totals[0].refunds, 5000);
+    assert_eq!(store.counts().await.unwrap().refunds, 2);
+}
+
+/// The same refund arriving as an event, in the order's history, as a status change and
+/// through the refunds API counts once.
+pub async fn refund_by_two_routes_counts_once(store: &dyn Store) {
+    let o = order(
+        "o-1",
+        Some("ann"),
+        Currency::EUR,
+        vec![product_line("p-01", 1, 5000, 0)],
+        0,
+    );
+    store.upsert_orders(std::slice::from_ref(&o)).await.unwrap();
+
+    apply_one(
+        store,
+        user_track("refund-msg", "ann", 30),
+        vec![refund_effect("refund-msg/refund", "o-1", Some(1500), 30)],
+    )
+    .await;
+    let with_history = Order {
+        history: vec![refunded(1500, 30)],
+        ..o.clone()
+    };
+    store
+        .upsert_orders(std::slice::from_ref(&with_history))
+        .await
+        .unwrap();
+    store.upsert_orders(&[with_history]).await.unwrap();
+    assert_eq!(
+        store
+            .record_refunds(&[refund(
+                "shop-r1",
+                "o-1",
+                Some("ann"),
+                1500,
+                Currency::EUR,
+                30
+            )])
+            .await
+            .unwrap(),
+        0
+    );
+    store
+        .add_order_status(&oid("o-1"), &refunded(1500, 30))
+        .await
+        .unwrap();
+
+    assert_eq!(store.order_refunds(&oid("o-1")).await.unwrap().len(), 1);
+    assert_eq!(store.counts().await.unwrap().refunds, 1);
+    let read = read_order(store, "o-1").await;
+    assert_eq!(read.refunded(), 1500);
+    assert_eq!(
+        read.history
+            .iter()
+            .filter(|c| c.status == StatusKind::Refunded)
+            .count(),
+        1
+    );
+    assert_eq!(store.totals().await.unwrap()[0].refunds, 1500);
+
+    // A second, different refund of the same amount at another time is a new refund.
+    store
+        .add_order_status(&oid("o-1"), &refunded(1500, 31))
+        .await
+        .unwrap();
+    assert_eq!(read_order(store, "o-1").await.refunded(), 3000);
+}
+
+/// A refund larger than the order is kept as given and makes the order refunded.
+pub async fn refund_larger_than_the_order(store: &dyn Store) {
+    let o = order(
+        "o-1",
+        Some("ann"),
+        Currency::EUR,
+        vec![product_line("p-01", 1, 3000, 0)],
+        0,
+    );
+    store.upsert_orders(&[o]).await.unwrap();
+    assert_eq!(
+        store
+            .record_refunds(&[refund("r-big", "o-1", None, 10_000, Currency::EUR, 5)])
+            .await
+            .unwrap(),
+        1
+    );
+    let read = read_order(store, "o-1").await;
+    assert_eq!(read.refunded(), 10_000);
+    assert_eq!(read.status(), OrderStatus::Refunded);
+    assert_eq!(store.totals().await.unwrap()[0].refunds, 10_000);
+
+    // Nothing is left to refund.
+    apply_one(
+        store,
+        user_track("m-none", "ann", 6),
+        vec![refund_effect("m-none/refund", "o-1", None, 6)],
+    )
+    .await;
+    assert_eq!(read_order(store, "o-1").await.refunded(), 10_000);
+}
+
+/// A refund without an amount refunds what is left of the order; of an unknown order, nothing.
+pub async fn refund_without_amount_refunds_what_is_left(store: &dyn Store) {
+    let mut o = order(
+        "o-1",
+        Some("ann"),
+        Currency::EUR,
+        vec![product_line("p-01", 2, 2000, 0)],
+        0,
+    );
+    o.tax = 1000;
+    assert_eq!(o.total(), 5000);
+    store.upsert_orders(&[o]).await.unwrap();
+    store
+        .record_refunds(&[refund("r-1", "o-1", Some("ann"), 1000, Currency::EUR, 5)])
+        .await
+        .unwrap();
+
+    apply_one(
+        store,
+        user_track("m-rest", "ann", 6),
+        vec![refund_effect("m-rest/refund", "o-1", None, 6)],
+    )
+    .await;
+    let refunds = store.order_refunds(&oid("o-1")).await.unwrap();
+    assert_eq!(refunds.len(), 2);
+    assert_eq!(refunds[1].id, rid("m-rest/refund"));
+    assert_eq!(
+        (refunds[1].amount, refunds[1].currency, refunds[1].at),
+        (4000, Currency::EUR, at(6))
+    );
+    assert_eq!(refunds[1].reason.as_deref(), Some("damaged"));
+    let read = read_order(store, "o-1").await;
+    assert_eq!(read.refunded(), 5000);
+    assert_eq!(read.status(), OrderStatus::Refunded);
+
+    apply_one(
+        store,
+        user_track("m-unknown", "ann", 7),
+        vec![refund_effect("m-unknown/refund", "o-nope", None, 7)],
+    )
+    .await;
+    assert_eq!(store.counts().await.unwrap().refunds, 2);
+    assert!(store
+        .order_refunds(&oid("o-nope"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+// ---- customers ----
+
+/// Given fields replace stored ones, attributes merge key by key, absent fields are kept,
+/// consent is replaced as a whole, and seen times only widen.
+pub async fn customer_patches_merge(store: &dyn Store) {
+    let granted = Consent {
+        status: ConsentStatus::Granted,
+        at: at(1),
+        source: "checkout".into(),
+    };
+    let first = CustomerPatch {
+        email: Some(Email::parse("ann@example.com").unwrap()),
+        name: Some("Ann Example".into()),
+        phone: Some("+49 30 1234567".into()),
+        country: Some("DE".into()),
+        city: Some("Berlin".into()),
+        customer_type: Some(CustomerType::Business),
+        consent: Some(granted.clone()),
+        attributes: attrs(json!({"a": 1, "b": "x", "list": [1, 2]})),
+        seen_at: Some(at(5)),
+        ..CustomerPatch::id_only(cid("ann"))
+    };
+    assert_eq!(store.upsert_customers(&[first]).await.unwrap(), 1);
+    let ann = store.customer(&cid("ann")).await.unwrap().expect("created");
+    assert_eq!(ann.customer_type, CustomerType::Business);
+    assert_eq!(ann.consent, Some(granted.clone()));
+    assert_eq!((ann.first_seen, ann.last_seen), (Some(at(5)), Some(at(5))));
+
+    let second = CustomerPatch {
+        name: Some("Ann B. Example".into()),
+        attributes: attrs(json!({"b": "y", "c": true})),
+        seen_at: Some(at(2)),
+        ..CustomerPatch::id_only(cid("ann"))
+    };
+    store.upsert_customers(&[second]).await.unwrap();
+    let ann = store.customer(&cid("ann")).await.unwrap().unwrap();
+    assert_eq!(ann.name.as_deref(), Some("Ann B. Example"));
+    assert_eq!(
+        ann.email.as_ref().map(Email::as_str),
+        Some("ann@example.com"),
+        "absent fields are kept"
+    );
+    assert_eq!(ann.phone.as_deref(), Some("+49 30 1234567"));
+    assert_eq!(
+        (ann.country.as_deref(), ann.city.as_deref()),
+        (Some("DE"), Some("Berlin"))
+    );
+    assert_eq!(ann.customer_type, CustomerType::Business);
+    assert_eq!(
+        ann.attributes,
+        attrs(json!({"a": 1, "b": "y", "c": true, "list": [1, 2]}))
+    );
+    assert_eq!(ann.consent, Some(granted));
+    assert_eq!((ann.first_seen, ann.last_seen), (Some(at(2)), Some(at(5))));
+    assert!(ann.updated_at.is_some());
+
+    let denied = Consent {
+        status: ConsentStatus::Denied,
+        at: at(9),
+        source: "unsubscribe-link".into(),
+    };
+    let third = CustomerPatch {
+        consent: Some(denied.clone()),
+        customer_type: Some(CustomerType::Consumer),
+        seen_at: Some(at(3)),
+        ..CustomerPatch::id_only(cid("ann"))
+    };
+    store
+        .upsert_customers(&[third, CustomerPatch::id_only(cid("bob"))])
+        .await
+        .unwrap();
+    let ann = store.customer(&cid("ann")).await.unwrap().unwrap();
+    assert_eq!(ann.consent, Some(denied));
+    assert_eq!(ann.customer_type, CustomerType::Consumer);
+    assert_eq!(
+        (ann.first_seen, ann.last_seen),
+        (Some(at(2)), Some(at(5))),
+        "a time inside the span changes nothing"
+    );
+    assert_eq!(ann.attributes.len(), 4);
+
+    let bob = store
+        .customer(&cid("bob"))
+        .await
+        .unwrap()
+        .expect("an id-only patch creates the customer");
+    assert_eq!(
+        (bob.email, bob.consent, bob.customer_type),
+        (None, None, CustomerType::Consumer)
+    );
+    assert!(bob.attributes.is_empty());
+    assert!(store.customer(&cid("nobody")).await.unwrap().is_none());
+
+    let page = store
+        .customers(&PageRequest {
+            after: None,
+            limit: Some(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        vec!["ann"]
+    );
+    let page = store
+        .customers(&PageRequest {
+            after: Some("ann".into()),
+            limit: Some(10),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        vec!["bob"]
+    );
+}
+
+// ---- catalog ----
+
+fn catalog_product(id: &str, title: &str) -> Product {
+    Product {
+        sku: Some(format!("SKU-{id}")),
+        description: Some("Forged steel.".into()),
+        category_path: vec!["Home".into(), "Kitchen".into(), "Knives".into()],
+        brand: Some("Messerwerk".into()),
+        price: Some(8900),
+        tags: vec!["steel".into(), "gift".into()],
+        inventory_quantity: Some(12),
+        url: Some(format!("https://shop.example/p/{id}")),
+        image_url: Some(format!("https://shop.example/img/{id}.jpg")),
+        ..Product::new(pid(id), title, Currency::EUR)
+    }
+}
+
+/// The product as written, without the times the store sets.
+fn without_store_times(product: Product) -> Product {
+    Product {
+        created_at: None,
+        updated_at: None,
+        ..product
+    }
+}
+
+/// Products are created, replaced whole (not merged) and listed by id in pages.
+pub async fn products_upsert_replace_and_page(store: &dyn Store) {
+    let products: Vec<Product> = (1..=5)
+        .map(|i| catalog_product(&format!("p-0{i}"), &format!("Knife {i}")))
+        .collect();
+    assert_eq!(store.upsert_products(&products).await.unwrap(), 5);
+    let read = store.product(&pid("p-03")).await.unwrap().expect("exists");
+    assert!(
+        read.updated_at.is_some() && read.created_at.is_some(),
+        "the store sets the times"
+    );
+    assert_eq!(without_store_times(read), products[2]);
+
+    let replaced = Product {
+        price: Some(7900),
+        in_stock: false,
+        created_at: Some(at(-600)),
+        ..Product::new(pid("p-03"), "Knife 3, second edition", Currency::USD)
+    };
+    assert_eq!(
+        store
+            .upsert_products(std::slice::from_ref(&replaced))
+            .await
+            .unwrap(),
+        1
+    );
+    let read = store.product(&pid("p-03")).await.unwrap().unwrap();
+    assert_eq!(
+        read.created_at,
+        Some(at(-600)),
+        "a given creation time is kept"
+    );
+    assert_eq!(
+        without_store_times(read),
+        without_store_times(replaced),
+        "replaced, not merged"
+    );
+    assert!(store.product(&pid("p-99")).await.unwrap().is_none());
+
+    let page = |after: Option<&str>, limit: u32| PageRequest {
+        after: after.map(str::to_owned),
+        limit: Some(limit),
+    };
+    let list = |products: Vec<Product>| {
+        products
+            .into_iter()
+            .map(|p| p.id.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        list(store.products(&page(None, 2)).await.unwrap()),
+        vec!["p-01", "p-02"]
+    );
+    assert_eq!(
+        list(store.products(&page(Some("p-02"), 2)).await.unwrap()),
+        vec!["p-03", "p-04"]
+    );
+    assert_eq!(
+        list(store.products(&page(Some("p-04"), 2)).await.unwrap()),
+        vec!["p-05"]
+    );
+    assert!(store
+        .products(&page(Some("p-05"), 2))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        list(store.products(&PageRequest::default()).await.unwrap()).len(),
+        5
+    );
+    assert_eq!(store.counts().await.unwrap().products, 5);
+}
+
+// ---- keys ----
+
+/// Keys are stored by hash, found while not revoked, listed oldest first, and unique.
+pub async fn keys_insert_lookup_revoke(store: &dyn Store) {
+    let key = |id: &str, kind: KeyKind, minute: i64| ApiKey {
+        id: id.into(),
+        name: format!("{id} for the site"),
+        kind,
+        hash: hash_secret(&format!("secret-of-{id}")),
+        created_at: at(minute),
+        revoked_at: None,
+    };
+    let write = key("key_a1", KeyKind::Write, 1);
+    let secret = key("key_b2", KeyKind::Secret, 2);
+    store.insert_key(&secret).await.unwrap();
+    store.insert_key(&write).await.unwrap();
+
+    assert_eq!(
+        store.key_by_hash(&write.hash).await.unwrap(),
+        Some(write.clone())
+    );
+    assert_eq!(
+        store.key_by_hash(&secret.hash).await.unwrap(),
+        Some(secret.clone())
+    );
+    assert_eq!(
+        store.key_by_hash(&hash_secret("unknown")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.keys().await.unwrap(),
+        vec![write.clone(), secret.clone()],
+        "oldest first"
+    );
+
+    match store.insert_key(&write).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a duplicate key is a conflict, got {other:?}"),
+    }
+
+    assert!(store.revoke_key("key_a1").await.unwrap());
+    assert!(!store.revoke_key("key_nope").await.unwrap());
+    assert_eq!(
+        store.key_by_hash(&write.hash).await.unwrap(),
+        None,
+        "revoked keys are not found"
+    );
+    let keys = store.keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0].revoked_at.is_some());
+    assert_eq!(keys[1], secret);
+}
+
+// ---- facts ----
+
+/// Counts of every kind, and order and refund totals per currency.
+pub async fn counts_and_totals_per_currency(store: &dyn Store) {
+    assert_eq!(store.counts().await.unwrap(), crate::Counts::default());
+    assert!(store.totals().await.unwrap().is_empty());
+
+    store
+        .upsert_products(&[
+            catalog_product("p-01", "A"),
+            catalog_product("p-02", "B"),
+            catalog_product("p-03", "C"),
+        ])
+        .await
+        .unwrap();
+    let usd = Currency::USD;
+    let eur = Currency::EUR;
+    let mut o1 = order(
+        "o-1",
+        Some("ann"),
+        eur,
+        vec![
+            product_line("p-01", 2, 1000, 0),
+            product_line("p-02", 1, 500, 100),
+        ],
+        1,
+    );
+    o1.lines.push(OrderLine {
+        kind: LineKind::Shipping,
+        product_id: None,
+        sku: None,
+        title: Some("Shipping".into()),
+        quantity: 1,
+        unit_price: 495,
+        discount: 0,
+    });
+    let o2 = order(
+        "o-2",
+        Some("bob"),
+        eur,
+        vec![product_line("p-01", 1, 1000, 0)],
+        2,
+    );
+    let o3 = order(
+        "o-3",
+        Some("ann"),
+        usd,
+        vec![product_line("p-03", 3, 700, 0)],
+        3,
+    );
+    let o4 = order("o-4", None, eur, vec![product_line("p-02", 1, 500, 0)], 4);
+    assert_eq!(store.upsert_orders(&[o1, o2, o3, o4]).await.unwrap(), 4);
+    store
+        .record_refunds(&[
+            refund("r-1", "o-1", Some("ann"), 300, eur, 5),
+            refund("r-2", "o-3", Some("ann"), 700, usd, 6),
+        ])
+        .await
+        .unwrap();
+    apply(
+        store,
+        vec![
+            envelope(anon_track("e1", "v1", 1), vec![]),
+            envelope(
+                identify("e2", "v1", "ann", 2),
+                vec![link("v1", "ann", MergeReason::Identify)],
+            ),
+            envelope(anon_track("e3", "v2", 3), vec![]),
+        ],
+    )
+    .await;
+
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        counts,
+        crate::Counts {
+            events: 3,
+            customers: 2,
+            linked_visitors: 1,
+            orders: 4,
+            guest_orders: 1,
+            products: 3,
+            refunds: 2
+        }
+    );
+
+    let totals = store.totals().await.unwrap();
+    assert_eq!(totals.len(), 2, "{totals:?}");
+    let of = |currency: Currency| {
+        totals
+            .iter()
+            .find(|t| t.currency == currency)
+            .expect("a row per currency")
+            .clone()
+    };
+    let eur_totals = of(eur);
+    assert_eq!(eur_totals.orders, 3);
+    assert_eq!(
+        eur_totals.customers_with_orders, 2,
+        "guests are not customers"
+    );
+    assert_eq!(eur_totals.products_sold, 2);
+    assert_eq!(
+        eur_totals.merchandise_revenue,
+        2000 + 400 + 1000 + 500,
+        "shipping lines are not merchandise"
+    );
+    assert_eq!(eur_totals.refunds, 300);
+    let usd_totals = of(usd);
+    assert_eq!(
+        (
+            usd_totals.orders,
+            usd_totals.customers_with_orders,
+            usd_totals.products_sold,
+            usd_totals.merchandise_revenue
+        ),
+        (1, 1, 1, 2100)
+    );
+    assert_eq!(usd_totals.refunds, 700);
+}
+
+/// Orders without a customer are kept as guest orders and create no customer.
+pub async fn guest_orders(store: &dyn Store) {
+    let guest = Order {
+        email: Some(Email::parse("guest@Example.org").unwrap()),
+        anonymous_id: Some(aid("v-guest")),
+        ..order(
+            "o-g",
+            None,
+            Currency::GBP,
+            vec![product_line("p-01", 1, 1500, 0)],
+            1,
+        )
+    };
+    store
+        .upsert_orders(std::slice::from_ref(&guest))
+        .await
+        .unwrap();
+    assert_eq!(read_order(store, "o-g").await, guest);
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.orders,
+            counts.guest_orders,
+            counts.customers,
+            counts.linked_visitors
+        ),
+        (1, 1, 0, 0)
+    );
+    assert_eq!(store.visitor_customer(&aid("v-guest")).await.unwrap(), None);
+    let totals = store.totals().await.unwrap();
+    assert_eq!(
+        (
+            totals[0].currency,
+            totals[0].orders,
+            totals[0].customers_with_orders
+        ),
+        (Currency::GBP, 1, 0)
+    );
+
+    // The shop later learns who it was.
+    let known = Order {
+        customer_id: Some(cid("gina")),
+        ..guest
+    };
+    store
+        .upsert_orders(std::slice::from_ref(&known))
+        .await
+        .unwrap();
+    assert_eq!(read_order(store, "o-g").await, known);
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.orders, counts.guest_orders, counts.customers),
+        (1, 0, 1)
+    );
+    assert_eq!(
+        store.visitor_customer(&aid("v-guest")).await.unwrap(),
+        Some(cid("gina"))
+    );
+    assert_eq!(
+        store.customer_orders(&cid("gina"), 5).await.unwrap(),
+        vec![known]
+    );
+}
+
+// ---- values ----
+
+/// An id of exactly 255 bytes made of multi-byte characters.
+fn long_id(prefix: &str) -> String {
+    let mut id = prefix.to_owned();
+    while id.len() + "字".len() <= 255 {
+        id.push('字');
+    }
+    while id.len() < 255 {
+        id.push('x');
+    }
+    id
+}
+
+/// Non-ASCII text, ids at their maximum length and long values come back unchanged.
+pub async fn unicode_and_long_values_round_trip(store: &dyn Store) {
+    let long_text: String = "Grüße 🦀 مرحبا ʻōlelo\u{301} — ".repeat(2_000);
+    let user = long_id("ü-");
+    let visitor = long_id("v-");
+    let product = long_id("p-");
+    let order_id = long_id("o-");
+    assert_eq!(user.len(), 255);
+
+    let mut m = Message {
+        user_id: Some(cid(&user)),
+        anonymous_id: Some(aid(&visitor)),
+        event: Some("Produkt angesehen ✓".into()),
+        session_id: Some("séance".into()),
+        group_id: Some("グループ".into()),
+        properties: attrs(json!({
+            "naïve key 🗝": long_text,
+            "nested": {"list": ["ä", "😀", null, 1.5, -7, true], "empty": {}},
+            "quote\"and\\backslash": "line\nbreak\ttab",
+        })),
+        traits: attrs(json!({"name": "Zoë 🦊"})),
+        ..message("msg-ユニコード-1", MessageKind::Track, 1)
+    };
+    m.context.city = Some("Zürich".into());
+    m.context.raw = attrs(json!({"page": {"title": long_text.clone()}, "ip": "2001:db8::1"}));
+    apply_one(store, m.clone(), vec![]).await;
+    let events = store.customer_events(&cid(&user), 1).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].message, m);
+
+    let patch = CustomerPatch {
+        name: Some("Ægir Ørsted-Łukasz 李小龍".into()),
+        city: Some("Zürich".into()),
+        attributes: attrs(json!({"bio": long_text.clone(), "emoji": "👩‍👩‍👧"})),
+        ..CustomerPatch::id_only(cid(&user))
+    };
+    store.upsert_customers(&[patch]).await.unwrap();
+    let customer = store.customer(&cid(&user)).await.unwrap().expect("exists");
+    assert_eq!(customer.name.as_deref(), Some("Ægir Ørsted-Łukasz 李小龍"));
+    assert_eq!(
+        customer.attributes.get("bio"),
+        Some(&json!(long_text.clone()))
+    );
+    assert_eq!(customer.attributes.get("emoji"), Some(&json!("👩‍👩‍👧")));
+
+    let p = Product {
+        description: Some(long_text.clone()),
+        category_path: vec!["Küche".into(), "Messer & Scheren".into(), "包丁".into()],
+        tags: vec!["🔪".into()],
+        ..Product::new(
+            pid(&product),
+            "Santoku 三徳包丁 — handgeschmiedet",
+            Currency::parse("JPY").unwrap(),
+        )
+    };
+    store
+        .upsert_products(std::slice::from_ref(&p))
+        .await
+        .unwrap();
+    assert_eq!(
+        without_store_times(store.product(&pid(&product)).await.unwrap().unwrap()),
+        p
+    );
+
+    let mut line = product_line(&product, 1, 12_000, 0);
+    line.title = Some("Santoku 三徳包丁".into());
+    let o = Order {
+        coupon: Some("SCHÖN-🎁".into()),
+        history: vec![StatusChange {
+            note: Some(long_text.clone()),
+            ..status(StatusKind::Paid, 2)
+        }],
+        ..order(
+            &order_id,
+            Some(&user),
+            Currency::parse("JPY").unwrap(),
+            vec![line],
+            1,
+        )
+    };
+    store.upsert_orders(std::slice::from_ref(&o)).await.unwrap();
+    assert_eq!(read_order(store, &order_id).await, o);
+}
