@@ -1,11 +1,13 @@
 //! Customers: known people, with their profile, consent and free attributes.
 
-use chrono::{DateTime, Utc};
 use crate::{Attributes, CustomerId, Email};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Who the customer buys for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerType {
     /// A private person.

@@ -16,10 +16,18 @@ impl Email {
     pub fn parse(value: impl AsRef<str>) -> Result<Self, ValidationError> {
         let value = value.as_ref().trim();
         if value.is_empty() {
-            return Err(ValidationError::new("email", ValidationErrorKind::Missing, "must not be empty"));
+            return Err(ValidationError::new(
+                "email",
+                ValidationErrorKind::Missing,
+                "must not be empty",
+            ));
         }
         if !email_address::EmailAddress::is_valid(value) {
-            return Err(ValidationError::new("email", ValidationErrorKind::Malformed, "is not a valid email address"));
+            return Err(ValidationError::new(
+                "email",
+                ValidationErrorKind::Malformed,
+                "is not a valid email address",
+            ));
         }
         let (local, domain) = value.rsplit_once('@').expect("a valid address has an @");
         Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
@@ -57,7 +65,10 @@ mod tests {
 
     #[test]
     fn parses_and_normalises_domain() {
-        assert_eq!(Email::parse(" Ann@Example.COM ").unwrap().as_str(), "Ann@example.com");
+        assert_eq!(
+            Email::parse(" Ann@Example.COM ").unwrap().as_str(),
+            "Ann@example.com"
+        );
         assert!(Email::parse("not-an-email").is_err());
         assert!(Email::parse("").is_err());
     }

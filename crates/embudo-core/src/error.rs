@@ -28,13 +28,25 @@ pub struct ValidationError {
 
 impl ValidationError {
     /// A new error for `field`.
-    pub fn new(field: impl Into<String>, kind: ValidationErrorKind, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), kind, reason: reason.into() }
+    pub fn new(
+        field: impl Into<String>,
+        kind: ValidationErrorKind,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            kind,
+            reason: reason.into(),
+        }
     }
 
     /// The same error, with `prefix.` put before its field (for nested values).
     pub fn within(mut self, prefix: impl fmt::Display) -> Self {
-        self.field = if self.field.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", self.field) };
+        self.field = if self.field.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
         self
     }
 }

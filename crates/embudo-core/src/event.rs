@@ -1,8 +1,8 @@
 //! Tracking messages (Segment's `track`, `page`, `screen`, `identify`, `alias`, `group`) and
 //! the identity merges they cause.
 
-use chrono::{DateTime, Utc};
 use crate::{AnonymousId, Attributes, CustomerId, MessageId};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The Segment e-commerce v2 event names Embudo understands. Any other name is a custom event.

@@ -10,7 +10,11 @@ pub const MAX_ID_LEN: usize = 255;
 
 fn check_id(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.trim().is_empty() {
-        return Err(ValidationError::new(field, ValidationErrorKind::Missing, "must not be empty"));
+        return Err(ValidationError::new(
+            field,
+            ValidationErrorKind::Missing,
+            "must not be empty",
+        ));
     }
     if value.len() > MAX_ID_LEN {
         return Err(ValidationError::new(
@@ -20,7 +24,11 @@ fn check_id(field: &str, value: &str) -> Result<(), ValidationError> {
         ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, ValidationErrorKind::Malformed, "must not contain control characters"));
+        return Err(ValidationError::new(
+            field,
+            ValidationErrorKind::Malformed,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -100,8 +108,14 @@ mod tests {
     #[test]
     fn ids_refuse_empty_long_and_control_characters() {
         assert!(ProductId::parse("P-1").is_ok());
-        assert_eq!(ProductId::parse("  ").unwrap_err().kind, ValidationErrorKind::Missing);
-        assert_eq!(ProductId::parse("x".repeat(256)).unwrap_err().kind, ValidationErrorKind::TooLong);
+        assert_eq!(
+            ProductId::parse("  ").unwrap_err().kind,
+            ValidationErrorKind::Missing
+        );
+        assert_eq!(
+            ProductId::parse("x".repeat(256)).unwrap_err().kind,
+            ValidationErrorKind::TooLong
+        );
         assert_eq!(OrderId::parse("a\nb").unwrap_err().field, "order_id");
     }
 

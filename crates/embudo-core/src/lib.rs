@@ -18,7 +18,9 @@ mod product;
 pub use customer::{Consent, ConsentStatus, Customer, CustomerPatch, CustomerType};
 pub use email::Email;
 pub use error::{ValidationError, ValidationErrorKind};
-pub use event::{names, Attribution, EventContext, IdentityMerge, MergeReason, Message, MessageKind, StoredEvent};
+pub use event::{
+    names, Attribution, EventContext, IdentityMerge, MergeReason, Message, MessageKind, StoredEvent,
+};
 pub use id::{AnonymousId, CustomerId, MessageId, OrderId, ProductId, RefundId};
 pub use money::{Currency, Money};
 pub use order::{LineKind, Order, OrderLine, OrderStatus, Refund, StatusChange, StatusKind};

@@ -10,7 +10,19 @@ use std::fmt;
 use std::str::FromStr;
 
 /// An ISO 4217 currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, example = "EUR")]
 pub struct Currency(iso_currency::Currency);
@@ -19,9 +31,15 @@ impl Currency {
     /// Parses a three-letter code, in any case.
     pub fn parse(code: &str) -> Result<Self, ValidationError> {
         let upper = code.trim().to_ascii_uppercase();
-        iso_currency::Currency::from_code(&upper).map(Self).ok_or_else(|| {
-            ValidationError::new("currency", ValidationErrorKind::Malformed, format!("`{code}` is not an ISO 4217 currency code"))
-        })
+        iso_currency::Currency::from_code(&upper)
+            .map(Self)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "currency",
+                    ValidationErrorKind::Malformed,
+                    format!("`{code}` is not an ISO 4217 currency code"),
+                )
+            })
     }
 
     /// The three-letter code.
@@ -86,7 +104,10 @@ impl Money {
 
     /// Zero in `currency`.
     pub fn zero(currency: Currency) -> Self {
-        Self { amount: 0, currency }
+        Self {
+            amount: 0,
+            currency,
+        }
     }
 
     /// Converts a decimal amount in major units (`"19.99"`, `"-3"`, `"1.5e2"`) to minor units,
@@ -101,11 +122,18 @@ impl Money {
     }
 
     /// Converts a JSON number (or a numeric string) in major units to minor units.
-    pub fn from_json(value: &serde_json::Value, currency: Currency) -> Result<Self, ValidationError> {
+    pub fn from_json(
+        value: &serde_json::Value,
+        currency: Currency,
+    ) -> Result<Self, ValidationError> {
         match value {
             serde_json::Value::Number(n) => Self::from_decimal_str(&n.to_string(), currency),
             serde_json::Value::String(s) => Self::from_decimal_str(s, currency),
-            _ => Err(ValidationError::new("", ValidationErrorKind::Malformed, "must be a number")),
+            _ => Err(ValidationError::new(
+                "",
+                ValidationErrorKind::Malformed,
+                "must be a number",
+            )),
         }
     }
 
@@ -129,11 +157,20 @@ pub fn minor_to_decimal(amount: i64, exponent: u32) -> String {
     let sign = if amount < 0 { "-" } else { "" };
     let abs = amount.unsigned_abs();
     let scale = 10u64.pow(exponent);
-    format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = exponent as usize)
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / scale,
+        abs % scale,
+        width = exponent as usize
+    )
 }
 
 fn malformed(text: &str) -> ValidationError {
-    ValidationError::new("", ValidationErrorKind::Malformed, format!("`{text}` is not a decimal amount"))
+    ValidationError::new(
+        "",
+        ValidationErrorKind::Malformed,
+        format!("`{text}` is not a decimal amount"),
+    )
 }
 
 fn decimal_to_minor(text: &str, exponent: u32, exact: bool) -> Result<i64, ValidationError> {
@@ -143,7 +180,12 @@ fn decimal_to_minor(text: &str, exponent: u32, exact: bool) -> Result<i64, Valid
         None => (false, trimmed.strip_prefix('+').unwrap_or(trimmed)),
     };
     let (mantissa, exp10) = match unsigned.find(['e', 'E']) {
-        Some(i) => (&unsigned[..i], unsigned[i + 1..].parse::<i32>().map_err(|_| malformed(text))?),
+        Some(i) => (
+            &unsigned[..i],
+            unsigned[i + 1..]
+                .parse::<i32>()
+                .map_err(|_| malformed(text))?,
+        ),
         None => (unsigned, 0),
     };
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
@@ -159,7 +201,13 @@ fn decimal_to_minor(text: &str, exponent: u32, exact: bool) -> Result<i64, Valid
     let point = frac_part.len() as i64 - i64::from(exp10);
     // Shift so the point sits `exponent` places from the right.
     let shift = i64::from(exponent) - point;
-    let too_large = || ValidationError::new("", ValidationErrorKind::OutOfRange, format!("`{text}` is too large"));
+    let too_large = || {
+        ValidationError::new(
+            "",
+            ValidationErrorKind::OutOfRange,
+            format!("`{text}` is too large"),
+        )
+    };
     let value: i128 = if digits.is_empty() {
         0
     } else if shift >= 0 {
@@ -181,12 +229,20 @@ fn decimal_to_minor(text: &str, exponent: u32, exact: bool) -> Result<i64, Valid
             if keep.len() > 30 {
                 return Err(too_large());
             }
-            let mut kept: i128 = if keep.is_empty() { 0 } else { keep.parse().map_err(|_| too_large())? };
+            let mut kept: i128 = if keep.is_empty() {
+                0
+            } else {
+                keep.parse().map_err(|_| too_large())?
+            };
             let dropped_padded = format!("{:0>width$}", dropped, width = drop);
             if exact && dropped_padded.bytes().any(|b| b != b'0') {
                 return Err(finer_than_minor(text));
             }
-            if dropped_padded.as_bytes().first().is_some_and(|&b| b >= b'5') {
+            if dropped_padded
+                .as_bytes()
+                .first()
+                .is_some_and(|&b| b >= b'5')
+            {
                 kept += 1;
             }
             kept
@@ -197,7 +253,11 @@ fn decimal_to_minor(text: &str, exponent: u32, exact: bool) -> Result<i64, Valid
 }
 
 fn finer_than_minor(text: &str) -> ValidationError {
-    ValidationError::new("", ValidationErrorKind::Malformed, format!("`{text}` has more decimals than the currency's minor unit"))
+    ValidationError::new(
+        "",
+        ValidationErrorKind::Malformed,
+        format!("`{text}` has more decimals than the currency's minor unit"),
+    )
 }
 
 #[cfg(test)]
@@ -229,7 +289,12 @@ mod tests {
         assert_eq!(eur("0.001"), 0);
         assert_eq!(eur("19.990000000000002"), 1999);
         assert!(Money::from_decimal_str_exact("0.001", Currency::EUR).is_err());
-        assert_eq!(Money::from_decimal_str_exact("0.010", Currency::EUR).unwrap().amount, 1);
+        assert_eq!(
+            Money::from_decimal_str_exact("0.010", Currency::EUR)
+                .unwrap()
+                .amount,
+            1
+        );
     }
 
     #[test]
@@ -245,7 +310,10 @@ mod tests {
     #[test]
     fn garbage_is_refused_with_a_reason() {
         for bad in ["", "abc", "1.2.3", "--1", "1e", "12,50"] {
-            assert!(Money::from_decimal_str(bad, Currency::EUR).is_err(), "{bad}");
+            assert!(
+                Money::from_decimal_str(bad, Currency::EUR).is_err(),
+                "{bad}"
+            );
         }
         assert!(Currency::parse("XYZ").is_err());
         assert!(Money::from_decimal_str("1e30", Currency::EUR).is_err());
@@ -256,6 +324,9 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str("0.29").unwrap();
         assert_eq!(Money::from_json(&v, Currency::USD).unwrap().amount, 29);
         let v: serde_json::Value = serde_json::from_str("1234567.89").unwrap();
-        assert_eq!(Money::from_json(&v, Currency::USD).unwrap().amount, 123456789);
+        assert_eq!(
+            Money::from_json(&v, Currency::USD).unwrap().amount,
+            123456789
+        );
     }
 }

@@ -1,12 +1,14 @@
 //! Orders, their lines, their status history, and refunds.
 
-use chrono::{DateTime, Utc};
 use crate::{AnonymousId, Attribution, Currency, CustomerId, Email, OrderId, ProductId, RefundId};
 use crate::{ValidationError, ValidationErrorKind::*};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What an order line is for. Only `product` lines count as merchandise revenue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     /// A product sold.
@@ -214,17 +216,26 @@ pub struct Order {
 impl Order {
     /// Revenue from product lines: `Σ quantity × unit_price − line discount`.
     pub fn merchandise_total(&self) -> i64 {
-        self.lines.iter().filter(|l| l.kind == LineKind::Product).map(OrderLine::total).sum()
+        self.lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Product)
+            .map(OrderLine::total)
+            .sum()
     }
 
     /// What the customer paid: all lines plus shipping and tax, less the order discount.
     pub fn total(&self) -> i64 {
-        self.lines.iter().map(OrderLine::total).sum::<i64>() + self.shipping + self.tax - self.discount
+        self.lines.iter().map(OrderLine::total).sum::<i64>() + self.shipping + self.tax
+            - self.discount
     }
 
     /// The sum of refunds recorded in the history.
     pub fn refunded(&self) -> i64 {
-        self.history.iter().filter(|c| c.status == StatusKind::Refunded).filter_map(|c| c.amount).sum()
+        self.history
+            .iter()
+            .filter(|c| c.status == StatusKind::Refunded)
+            .filter_map(|c| c.amount)
+            .sum()
     }
 
     /// The current state, from the latest status change.
@@ -254,10 +265,18 @@ impl Order {
         for (i, line) in self.lines.iter().enumerate() {
             let at = |e: ValidationError| e.within(format!("lines.{i}"));
             if line.kind == LineKind::Product && line.product_id.is_none() {
-                return Err(at(ValidationError::new("product_id", Missing, "a product line needs a product_id")));
+                return Err(at(ValidationError::new(
+                    "product_id",
+                    Missing,
+                    "a product line needs a product_id",
+                )));
             }
             if line.quantity == 0 {
-                return Err(at(ValidationError::new("quantity", OutOfRange, "must not be zero")));
+                return Err(at(ValidationError::new(
+                    "quantity",
+                    OutOfRange,
+                    "must not be zero",
+                )));
             }
             if line.kind == LineKind::Product && (line.quantity < 0 || line.unit_price < 0) {
                 return Err(at(ValidationError::new(
@@ -267,13 +286,23 @@ impl Order {
                 )));
             }
         }
-        for (name, value) in [("shipping", self.shipping), ("tax", self.tax), ("discount", self.discount)] {
+        for (name, value) in [
+            ("shipping", self.shipping),
+            ("tax", self.tax),
+            ("discount", self.discount),
+        ] {
             if value < 0 {
-                return Err(ValidationError::new(name, OutOfRange, "must not be negative"));
+                return Err(ValidationError::new(
+                    name,
+                    OutOfRange,
+                    "must not be negative",
+                ));
             }
         }
         for (i, change) in self.history.iter().enumerate() {
-            change.validate().map_err(|e| e.within(format!("history.{i}")))?;
+            change
+                .validate()
+                .map_err(|e| e.within(format!("history.{i}")))?;
         }
         Ok(())
     }
@@ -283,9 +312,17 @@ impl StatusChange {
     /// Checks that a refund has a non-negative amount and only refunds carry one.
     pub fn validate(&self) -> Result<(), ValidationError> {
         match (self.status, self.amount) {
-            (StatusKind::Refunded, Some(a)) if a < 0 => Err(ValidationError::new("amount", OutOfRange, "must not be negative")),
+            (StatusKind::Refunded, Some(a)) if a < 0 => Err(ValidationError::new(
+                "amount",
+                OutOfRange,
+                "must not be negative",
+            )),
             (StatusKind::Refunded, _) | (_, None) => Ok(()),
-            (_, Some(_)) => Err(ValidationError::new("amount", Malformed, "only a `refunded` status carries an amount")),
+            (_, Some(_)) => Err(ValidationError::new(
+                "amount",
+                Malformed,
+                "only a `refunded` status carries an amount",
+            )),
         }
     }
 }
@@ -369,12 +406,40 @@ mod tests {
     fn status_follows_history_and_refunds() {
         let mut o = order();
         assert_eq!(o.status(), OrderStatus::Placed);
-        o.history.push(StatusChange { status: StatusKind::Shipped, at: at(3), carrier: Some("DHL".into()), tracking_number: Some("1Z".into()), amount: None, note: None });
-        o.history.push(StatusChange { status: StatusKind::Paid, at: at(2), carrier: None, tracking_number: None, amount: None, note: None });
+        o.history.push(StatusChange {
+            status: StatusKind::Shipped,
+            at: at(3),
+            carrier: Some("DHL".into()),
+            tracking_number: Some("1Z".into()),
+            amount: None,
+            note: None,
+        });
+        o.history.push(StatusChange {
+            status: StatusKind::Paid,
+            at: at(2),
+            carrier: None,
+            tracking_number: None,
+            amount: None,
+            note: None,
+        });
         assert_eq!(o.status(), OrderStatus::Shipped);
-        o.history.push(StatusChange { status: StatusKind::Refunded, at: at(4), carrier: None, tracking_number: None, amount: Some(100), note: None });
+        o.history.push(StatusChange {
+            status: StatusKind::Refunded,
+            at: at(4),
+            carrier: None,
+            tracking_number: None,
+            amount: Some(100),
+            note: None,
+        });
         assert_eq!(o.status(), OrderStatus::PartiallyRefunded);
-        o.history.push(StatusChange { status: StatusKind::Refunded, at: at(5), carrier: None, tracking_number: None, amount: Some(5000), note: None });
+        o.history.push(StatusChange {
+            status: StatusKind::Refunded,
+            at: at(5),
+            carrier: None,
+            tracking_number: None,
+            amount: Some(5000),
+            note: None,
+        });
         assert_eq!(o.status(), OrderStatus::Refunded);
         assert_eq!(o.refunded(), 5100);
     }

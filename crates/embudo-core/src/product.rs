@@ -1,7 +1,7 @@
 //! Products of the shop's catalog.
 
-use chrono::{DateTime, Utc};
 use crate::{Currency, ProductId};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A product in the catalog. Prices are in minor units of `currency`.
@@ -89,10 +89,18 @@ impl Product {
             return Err(ValidationError::new("title", Missing, "must not be empty"));
         }
         if self.price.is_some_and(|p| p < 0) {
-            return Err(ValidationError::new("price", OutOfRange, "must not be negative"));
+            return Err(ValidationError::new(
+                "price",
+                OutOfRange,
+                "must not be negative",
+            ));
         }
         if self.inventory_quantity.is_some_and(|q| q < 0) {
-            return Err(ValidationError::new("inventory_quantity", OutOfRange, "must not be negative"));
+            return Err(ValidationError::new(
+                "inventory_quantity",
+                OutOfRange,
+                "must not be negative",
+            ));
         }
         Ok(())
     }

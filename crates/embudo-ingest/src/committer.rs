@@ -25,7 +25,11 @@ pub struct CommitterConfig {
 
 impl Default for CommitterConfig {
     fn default() -> Self {
-        Self { max_batch_messages: 20_000, queue_capacity: 4096, writers: 1 }
+        Self {
+            max_batch_messages: 20_000,
+            queue_capacity: 4096,
+            writers: 1,
+        }
     }
 }
 
@@ -90,21 +94,29 @@ impl Committer {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(Request { envelopes, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => CommitError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => CommitError::Closed,
-        })?;
+        self.tx
+            .try_send(Request { envelopes, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => CommitError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => CommitError::Closed,
+            })?;
         answer.await.map_err(|_| CommitError::Closed)?
     }
 
     /// Like [`Committer::submit`], but waits for room in the queue instead of failing (for
     /// the generator and replays, which should go as fast as the store allows).
-    pub async fn submit_waiting(&self, envelopes: Vec<Envelope>) -> Result<Vec<Applied>, CommitError> {
+    pub async fn submit_waiting(
+        &self,
+        envelopes: Vec<Envelope>,
+    ) -> Result<Vec<Applied>, CommitError> {
         if envelopes.is_empty() {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Request { envelopes, reply }).await.map_err(|_| CommitError::Closed)?;
+        self.tx
+            .send(Request { envelopes, reply })
+            .await
+            .map_err(|_| CommitError::Closed)?;
         answer.await.map_err(|_| CommitError::Closed)?
     }
 
@@ -119,7 +131,12 @@ impl Committer {
     }
 }
 
-async fn writer(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Request>>>, config: CommitterConfig, stats: Arc<CommitStats>) {
+async fn writer(
+    store: Arc<dyn Store>,
+    rx: Arc<Mutex<mpsc::Receiver<Request>>>,
+    config: CommitterConfig,
+    stats: Arc<CommitStats>,
+) {
     loop {
         let group = {
             let mut rx = rx.lock().await;
@@ -170,16 +187,24 @@ async fn commit_group(store: &dyn Store, group: Vec<Request>, stats: &CommitStat
     }
 }
 
-async fn timed_apply(store: &dyn Store, envelopes: Vec<Envelope>, stats: &CommitStats) -> Result<Vec<Applied>, StoreError> {
+async fn timed_apply(
+    store: &dyn Store,
+    envelopes: Vec<Envelope>,
+    stats: &CommitStats,
+) -> Result<Vec<Applied>, StoreError> {
     let started = Instant::now();
     let result = store.apply(envelopes).await;
-    stats.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    stats
+        .commit_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     match &result {
         Ok(applied) => {
             stats.commits.fetch_add(1, Ordering::Relaxed);
             let dup = applied.iter().filter(|a| **a == Applied::Duplicate).count() as u64;
             stats.duplicates.fetch_add(dup, Ordering::Relaxed);
-            stats.inserted.fetch_add(applied.len() as u64 - dup, Ordering::Relaxed);
+            stats
+                .inserted
+                .fetch_add(applied.len() as u64 - dup, Ordering::Relaxed);
         }
         Err(_) => {
             stats.failures.fetch_add(1, Ordering::Relaxed);

@@ -17,8 +17,9 @@
 
 use crate::segment::MessageError;
 use embudo_core::{
-    names, Attributes, Consent, ConsentStatus, Currency, CustomerPatch, CustomerType, Email, LineKind, MergeReason, Message,
-    MessageKind, Money, Order, OrderId, OrderLine, ProductId, RefundId, StatusChange, StatusKind,
+    names, Attributes, Consent, ConsentStatus, Currency, CustomerPatch, CustomerType, Email,
+    LineKind, MergeReason, Message, MessageKind, Money, Order, OrderId, OrderLine, ProductId,
+    RefundId, StatusChange, StatusKind,
 };
 use embudo_store::{Effect, Envelope, RefundRequest};
 use serde_json::{Map, Value};
@@ -32,7 +33,9 @@ pub struct EffectsConfig {
 
 impl Default for EffectsConfig {
     fn default() -> Self {
-        Self { default_currency: Currency::USD }
+        Self {
+            default_currency: Currency::USD,
+        }
     }
 }
 
@@ -41,16 +44,28 @@ pub fn envelope(message: Message, config: &EffectsConfig) -> Result<Envelope, Me
     let mut effects = Vec::new();
     if message.kind == MessageKind::Identify {
         if let Some(user_id) = &message.user_id {
-            effects.push(Effect::UpsertCustomer(customer_patch(user_id.clone(), &message)?));
+            effects.push(Effect::UpsertCustomer(customer_patch(
+                user_id.clone(),
+                &message,
+            )?));
         }
     }
     if message.kind == MessageKind::Alias {
         if let (Some(previous), Some(user_id)) = (&message.previous_id, &message.user_id) {
             if previous != user_id.as_str() {
-                let from = embudo_core::CustomerId::parse(previous.clone()).map_err(|e| MessageError::new("previousId", e.reason))?;
-                let visitor = embudo_core::AnonymousId::parse(previous.clone()).map_err(|e| MessageError::new("previousId", e.reason))?;
-                effects.push(Effect::MergeCustomers { from, into: user_id.clone() });
-                effects.push(Effect::LinkVisitor { anonymous_id: visitor, customer_id: user_id.clone(), reason: MergeReason::Alias });
+                let from = embudo_core::CustomerId::parse(previous.clone())
+                    .map_err(|e| MessageError::new("previousId", e.reason))?;
+                let visitor = embudo_core::AnonymousId::parse(previous.clone())
+                    .map_err(|e| MessageError::new("previousId", e.reason))?;
+                effects.push(Effect::MergeCustomers {
+                    from,
+                    into: user_id.clone(),
+                });
+                effects.push(Effect::LinkVisitor {
+                    anonymous_id: visitor,
+                    customer_id: user_id.clone(),
+                    reason: MergeReason::Alias,
+                });
             }
         }
     }
@@ -61,7 +76,11 @@ pub fn envelope(message: Message, config: &EffectsConfig) -> Result<Envelope, Me
             (_, Some(names::ORDER_COMPLETED)) => MergeReason::Order,
             _ => MergeReason::Track,
         };
-        effects.push(Effect::LinkVisitor { anonymous_id: anonymous_id.clone(), customer_id: customer_id.clone(), reason });
+        effects.push(Effect::LinkVisitor {
+            anonymous_id: anonymous_id.clone(),
+            customer_id: customer_id.clone(),
+            reason,
+        });
     }
     if message.kind == MessageKind::Track {
         match message.event.as_deref() {
@@ -72,7 +91,9 @@ pub fn envelope(message: Message, config: &EffectsConfig) -> Result<Envelope, Me
             }
             Some(names::ORDER_REFUNDED) => {
                 if let Some(order_id) = order_id(&message.properties)? {
-                    effects.push(Effect::Refund(refund_from_event(&message, order_id, config)?));
+                    effects.push(Effect::Refund(refund_from_event(
+                        &message, order_id, config,
+                    )?));
                 }
             }
             Some(names::ORDER_CANCELLED) => {
@@ -106,7 +127,10 @@ fn text_field(map: &Map<String, Value>, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| text(map, k))
 }
 
-fn customer_patch(id: embudo_core::CustomerId, message: &Message) -> Result<CustomerPatch, MessageError> {
+fn customer_patch(
+    id: embudo_core::CustomerId,
+    message: &Message,
+) -> Result<CustomerPatch, MessageError> {
     let traits = &message.traits;
     let mut patch = CustomerPatch::id_only(id);
     patch.seen_at = Some(message.timestamp);
@@ -116,7 +140,10 @@ fn customer_patch(id: embudo_core::CustomerId, message: &Message) -> Result<Cust
         match key.as_str() {
             "email" => {
                 if let Some(email) = text(traits, "email") {
-                    patch.email = Some(Email::parse(email).map_err(|e| MessageError::new("traits.email", e.reason))?);
+                    patch.email = Some(
+                        Email::parse(email)
+                            .map_err(|e| MessageError::new("traits.email", e.reason))?,
+                    );
                 }
             }
             "name" => patch.name = text(traits, "name"),
@@ -127,18 +154,33 @@ fn customer_patch(id: embudo_core::CustomerId, message: &Message) -> Result<Cust
             "address" if address.is_some() => {}
             "customer_type" | "customerType" => {
                 let raw = text(traits, key).unwrap_or_default();
-                patch.customer_type = Some(CustomerType::parse(&raw.to_ascii_lowercase()).ok_or_else(|| {
-                    MessageError::new(format!("traits.{key}"), format!("`{raw}` is not one of consumer, business, government"))
-                })?);
+                patch.customer_type = Some(
+                    CustomerType::parse(&raw.to_ascii_lowercase()).ok_or_else(|| {
+                        MessageError::new(
+                            format!("traits.{key}"),
+                            format!("`{raw}` is not one of consumer, business, government"),
+                        )
+                    })?,
+                );
             }
             "email_consent" | "emailConsent" => {
                 let status = match value {
                     Value::Bool(true) => ConsentStatus::Granted,
                     Value::Bool(false) => ConsentStatus::Denied,
-                    _ => return Err(MessageError::new(format!("traits.{key}"), "must be true or false")),
+                    _ => {
+                        return Err(MessageError::new(
+                            format!("traits.{key}"),
+                            "must be true or false",
+                        ))
+                    }
                 };
-                let source = text_field(traits, &["email_consent_source", "emailConsentSource"]).unwrap_or_else(|| "identify".into());
-                patch.consent = Some(Consent { status, at: message.timestamp, source });
+                let source = text_field(traits, &["email_consent_source", "emailConsentSource"])
+                    .unwrap_or_else(|| "identify".into());
+                patch.consent = Some(Consent {
+                    status,
+                    at: message.timestamp,
+                    source,
+                });
             }
             "email_consent_source" | "emailConsentSource" => {}
             _ => {
@@ -164,21 +206,35 @@ fn customer_patch(id: embudo_core::CustomerId, message: &Message) -> Result<Cust
 
 fn order_id(properties: &Map<String, Value>) -> Result<Option<OrderId>, MessageError> {
     text_field(properties, &["order_id", "orderId"])
-        .map(|id| OrderId::parse(id).map_err(|e| MessageError::new("properties.order_id", e.reason)))
+        .map(|id| {
+            OrderId::parse(id).map_err(|e| MessageError::new("properties.order_id", e.reason))
+        })
         .transpose()
 }
 
-fn currency(properties: &Map<String, Value>, config: &EffectsConfig) -> Result<Currency, MessageError> {
+fn currency(
+    properties: &Map<String, Value>,
+    config: &EffectsConfig,
+) -> Result<Currency, MessageError> {
     match text(properties, "currency") {
-        Some(code) => Currency::parse(&code).map_err(|e| MessageError::new("properties.currency", e.reason)),
+        Some(code) => {
+            Currency::parse(&code).map_err(|e| MessageError::new("properties.currency", e.reason))
+        }
         None => Ok(config.default_currency),
     }
 }
 
-fn money(map: &Map<String, Value>, key: &str, field: &str, currency: Currency) -> Result<Option<i64>, MessageError> {
+fn money(
+    map: &Map<String, Value>,
+    key: &str,
+    field: &str,
+    currency: Currency,
+) -> Result<Option<i64>, MessageError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(value) => Money::from_json(value, currency).map(|m| Some(m.amount)).map_err(|e| MessageError::new(field, e.reason)),
+        Some(value) => Money::from_json(value, currency)
+            .map(|m| Some(m.amount))
+            .map_err(|e| MessageError::new(field, e.reason)),
     }
 }
 
@@ -190,20 +246,30 @@ fn products(properties: &Map<String, Value>) -> Result<&[Value], MessageError> {
     }
 }
 
-fn order_from_event(message: &Message, config: &EffectsConfig) -> Result<Option<Order>, MessageError> {
+fn order_from_event(
+    message: &Message,
+    config: &EffectsConfig,
+) -> Result<Option<Order>, MessageError> {
     let props = &message.properties;
-    let Some(id) = order_id(props)? else { return Ok(None) };
+    let Some(id) = order_id(props)? else {
+        return Ok(None);
+    };
     let currency = currency(props, config)?;
     let mut lines = Vec::new();
     for (i, item) in products(props)?.iter().enumerate() {
         let field = |name: &str| format!("properties.products.{i}.{name}");
-        let item = item.as_object().ok_or_else(|| MessageError::new(format!("properties.products.{i}"), "must be an object"))?;
+        let item = item.as_object().ok_or_else(|| {
+            MessageError::new(format!("properties.products.{i}"), "must be an object")
+        })?;
         let product_id = text_field(item, &["product_id", "productId", "id", "sku"])
             .ok_or_else(|| MessageError::new(field("product_id"), "is required"))?;
-        let product_id = ProductId::parse(product_id).map_err(|e| MessageError::new(field("product_id"), e.reason))?;
+        let product_id = ProductId::parse(product_id)
+            .map_err(|e| MessageError::new(field("product_id"), e.reason))?;
         let quantity = match item.get("quantity") {
             None | Some(Value::Null) => 1,
-            Some(v) => v.as_i64().filter(|q| *q > 0).ok_or_else(|| MessageError::new(field("quantity"), "must be a positive whole number"))?,
+            Some(v) => v.as_i64().filter(|q| *q > 0).ok_or_else(|| {
+                MessageError::new(field("quantity"), "must be a positive whole number")
+            })?,
         };
         let unit_price = money(item, "price", &field("price"), currency)?.unwrap_or(0);
         if unit_price < 0 {
@@ -221,13 +287,16 @@ fn order_from_event(message: &Message, config: &EffectsConfig) -> Result<Option<
     }
     let shipping = money(props, "shipping", "properties.shipping", currency)?.unwrap_or(0);
     let tax = money(props, "tax", "properties.tax", currency)?.unwrap_or(0);
-    let discount = money(props, "discount", "properties.discount", currency)?.unwrap_or(0).abs();
+    let discount = money(props, "discount", "properties.discount", currency)?
+        .unwrap_or(0)
+        .abs();
     if lines.is_empty() {
         // No product list: keep the order's value as one non-product line so that totals are
         // right, without inventing a product.
         let value = match money(props, "revenue", "properties.revenue", currency)? {
             Some(revenue) => Some(revenue),
-            None => money(props, "total", "properties.total", currency)?.map(|total| total - shipping - tax + discount),
+            None => money(props, "total", "properties.total", currency)?
+                .map(|total| total - shipping - tax + discount),
         };
         if let Some(value) = value.filter(|v| *v != 0) {
             lines.push(OrderLine {
@@ -242,7 +311,14 @@ fn order_from_event(message: &Message, config: &EffectsConfig) -> Result<Option<
         }
     }
     let email = text(props, "email")
-        .or_else(|| message.context.raw.get("traits").and_then(Value::as_object).and_then(|t| text(t, "email")))
+        .or_else(|| {
+            message
+                .context
+                .raw
+                .get("traits")
+                .and_then(Value::as_object)
+                .and_then(|t| text(t, "email"))
+        })
         .map(|e| Email::parse(e).map_err(|e| MessageError::new("properties.email", e.reason)))
         .transpose()?;
     let order = Order {
@@ -260,11 +336,17 @@ fn order_from_event(message: &Message, config: &EffectsConfig) -> Result<Option<
         attribution: message.context.attribution.clone(),
         history: Vec::new(),
     };
-    order.validate().map_err(|e| MessageError::new(format!("properties.{}", e.field), e.reason))?;
+    order
+        .validate()
+        .map_err(|e| MessageError::new(format!("properties.{}", e.field), e.reason))?;
     Ok(Some(order))
 }
 
-fn refund_from_event(message: &Message, order_id: OrderId, config: &EffectsConfig) -> Result<RefundRequest, MessageError> {
+fn refund_from_event(
+    message: &Message,
+    order_id: OrderId,
+    config: &EffectsConfig,
+) -> Result<RefundRequest, MessageError> {
     let props = &message.properties;
     let currency = currency(props, config)?;
     let mut amount = money(props, "total", "properties.total", currency)?;
@@ -275,16 +357,28 @@ fn refund_from_event(message: &Message, order_id: OrderId, config: &EffectsConfi
         let mut sum = 0;
         let items = products(props)?;
         for (i, item) in items.iter().enumerate() {
-            let Some(item) = item.as_object() else { continue };
-            let price = money(item, "price", &format!("properties.products.{i}.price"), currency)?.unwrap_or(0);
+            let Some(item) = item.as_object() else {
+                continue;
+            };
+            let price = money(
+                item,
+                "price",
+                &format!("properties.products.{i}.price"),
+                currency,
+            )?
+            .unwrap_or(0);
             sum += price * item.get("quantity").and_then(Value::as_i64).unwrap_or(1);
         }
         amount = (!items.is_empty()).then_some(sum);
     }
     if amount.is_some_and(|a| a < 0) {
-        return Err(MessageError::new("properties.total", "a refund amount must not be negative"));
+        return Err(MessageError::new(
+            "properties.total",
+            "a refund amount must not be negative",
+        ));
     }
-    let id = RefundId::parse(format!("event:{}", message.message_id)).map_err(|e| MessageError::new("messageId", e.reason))?;
+    let id = RefundId::parse(format!("event:{}", message.message_id))
+        .map_err(|e| MessageError::new("messageId", e.reason))?;
     Ok(RefundRequest {
         id,
         order_id,
@@ -318,8 +412,16 @@ mod tests {
                 "products":[{"product_id":"p1","price":19.99,"quantity":3,"name":"Mug"},{"sku":"p2","price":"0.10"}]}}"#,
         )
         .unwrap();
-        assert!(matches!(&fx[0], Effect::LinkVisitor { reason: MergeReason::Order, .. }));
-        let Effect::UpsertOrder(order) = &fx[1] else { panic!("{fx:?}") };
+        assert!(matches!(
+            &fx[0],
+            Effect::LinkVisitor {
+                reason: MergeReason::Order,
+                ..
+            }
+        ));
+        let Effect::UpsertOrder(order) = &fx[1] else {
+            panic!("{fx:?}")
+        };
         assert_eq!(order.currency, Currency::EUR);
         assert_eq!(order.merchandise_total(), 3 * 1999 + 10);
         assert_eq!((order.shipping, order.tax, order.discount), (490, 319, 200));
@@ -351,7 +453,11 @@ mod tests {
         let fx = effects(MessageKind::Track, r#"{"userId":"u","event":"Order Refunded","properties":{"order_id":"o","products":[{"price":2,"quantity":2}]}}"#).unwrap();
         let Effect::Refund(r) = &fx[0] else { panic!() };
         assert_eq!(r.amount, Some(400));
-        let fx = effects(MessageKind::Track, r#"{"userId":"u","event":"Order Refunded","properties":{"order_id":"o"}}"#).unwrap();
+        let fx = effects(
+            MessageKind::Track,
+            r#"{"userId":"u","event":"Order Refunded","properties":{"order_id":"o"}}"#,
+        )
+        .unwrap();
         let Effect::Refund(r) = &fx[0] else { panic!() };
         assert_eq!(r.amount, None);
     }
@@ -364,28 +470,56 @@ mod tests {
                 "address":{"country":"PT","city":"Porto"},"customer_type":"Business","email_consent":true,"plan":"gold"}}"#,
         )
         .unwrap();
-        let Effect::UpsertCustomer(patch) = &fx[0] else { panic!() };
+        let Effect::UpsertCustomer(patch) = &fx[0] else {
+            panic!()
+        };
         assert_eq!(patch.email.as_ref().unwrap().as_str(), "Ann@example.com");
         assert_eq!(patch.name.as_deref(), Some("Ann Lee"));
-        assert_eq!((patch.country.as_deref(), patch.city.as_deref()), (Some("PT"), Some("Porto")));
+        assert_eq!(
+            (patch.country.as_deref(), patch.city.as_deref()),
+            (Some("PT"), Some("Porto"))
+        );
         assert_eq!(patch.customer_type, Some(CustomerType::Business));
-        assert_eq!(patch.consent.as_ref().unwrap().status, ConsentStatus::Granted);
+        assert_eq!(
+            patch.consent.as_ref().unwrap().status,
+            ConsentStatus::Granted
+        );
         assert_eq!(patch.attributes.len(), 1);
-        assert!(matches!(&fx[1], Effect::LinkVisitor { reason: MergeReason::Identify, .. }));
-        let err = effects(MessageKind::Identify, r#"{"userId":"u1","traits":{"email":"nope"}}"#).unwrap_err();
+        assert!(matches!(
+            &fx[1],
+            Effect::LinkVisitor {
+                reason: MergeReason::Identify,
+                ..
+            }
+        ));
+        let err = effects(
+            MessageKind::Identify,
+            r#"{"userId":"u1","traits":{"email":"nope"}}"#,
+        )
+        .unwrap_err();
         assert_eq!(err.field, "traits.email");
     }
 
     #[test]
     fn alias_merges_as_customer_and_as_visitor() {
         let fx = effects(MessageKind::Alias, r#"{"previousId":"old","userId":"new"}"#).unwrap();
-        assert!(matches!(&fx[0], Effect::MergeCustomers { from, into } if from.as_str() == "old" && into.as_str() == "new"));
-        assert!(matches!(&fx[1], Effect::LinkVisitor { anonymous_id, .. } if anonymous_id.as_str() == "old"));
+        assert!(
+            matches!(&fx[0], Effect::MergeCustomers { from, into } if from.as_str() == "old" && into.as_str() == "new")
+        );
+        assert!(
+            matches!(&fx[1], Effect::LinkVisitor { anonymous_id, .. } if anonymous_id.as_str() == "old")
+        );
     }
 
     #[test]
     fn cancellation_is_a_status_change() {
-        let fx = effects(MessageKind::Track, r#"{"anonymousId":"a","event":"Order Cancelled","properties":{"order_id":"o"}}"#).unwrap();
-        assert!(matches!(&fx[0], Effect::OrderStatus { change, .. } if change.status == StatusKind::Cancelled));
+        let fx = effects(
+            MessageKind::Track,
+            r#"{"anonymousId":"a","event":"Order Cancelled","properties":{"order_id":"o"}}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(&fx[0], Effect::OrderStatus { change, .. } if change.status == StatusKind::Cancelled)
+        );
     }
 }

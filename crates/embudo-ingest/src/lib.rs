@@ -14,4 +14,6 @@ pub mod segment;
 
 pub use committer::{CommitError, Committer, CommitterConfig};
 pub use effects::{envelope, EffectsConfig};
-pub use segment::{parse_batch_body, parse_json_message, parse_message, MessageError, ParseLimits, ParsedBatch};
+pub use segment::{
+    parse_batch_body, parse_json_message, parse_message, MessageError, ParseLimits, ParsedBatch,
+};

@@ -8,7 +8,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use embudo_core::{
-    names, AnonymousId, Attributes, Attribution, CustomerId, EventContext, Message, MessageId, MessageKind, ValidationError,
+    names, AnonymousId, Attributes, Attribution, CustomerId, EventContext, Message, MessageId,
+    MessageKind, ValidationError,
 };
 use rand::RngCore;
 use serde_json::value::RawValue;
@@ -26,7 +27,10 @@ pub struct ParseLimits {
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        Self { max_message_bytes: 32 * 1024, max_batch_bytes: 500 * 1024 }
+        Self {
+            max_message_bytes: 32 * 1024,
+            max_batch_bytes: 500 * 1024,
+        }
     }
 }
 
@@ -48,7 +52,12 @@ pub struct MessageError {
 impl MessageError {
     /// An error about `field`.
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { index: None, field: field.into(), reason: reason.into(), too_large: false }
+        Self {
+            index: None,
+            field: field.into(),
+            reason: reason.into(),
+            too_large: false,
+        }
     }
 
     fn at(mut self, index: usize) -> Self {
@@ -95,7 +104,11 @@ const MAX_FUTURE: Duration = Duration::hours(24);
 
 /// Reads a `/v1/batch` body: `{"batch": [...], "context": {...}, "sentAt": "..."}`. Fails as a
 /// whole only when the body is not such an object; each message is checked on its own.
-pub fn parse_batch_body(body: &[u8], received_at: DateTime<Utc>, limits: &ParseLimits) -> Result<ParsedBatch, MessageError> {
+pub fn parse_batch_body(
+    body: &[u8],
+    received_at: DateTime<Utc>,
+    limits: &ParseLimits,
+) -> Result<ParsedBatch, MessageError> {
     #[derive(serde::Deserialize)]
     struct Body<'a> {
         #[serde(borrow)]
@@ -105,8 +118,11 @@ pub fn parse_batch_body(body: &[u8], received_at: DateTime<Utc>, limits: &ParseL
         #[serde(default, rename = "sentAt")]
         sent_at: Option<Value>,
     }
-    let body: Body = serde_json::from_slice(body).map_err(|e| MessageError::new("", format!("the body is not a JSON batch object: {e}")))?;
-    let batch = body.batch.ok_or_else(|| MessageError::new("batch", "is required (an array of messages)"))?;
+    let body: Body = serde_json::from_slice(body)
+        .map_err(|e| MessageError::new("", format!("the body is not a JSON batch object: {e}")))?;
+    let batch = body
+        .batch
+        .ok_or_else(|| MessageError::new("batch", "is required (an array of messages)"))?;
     let shared_context = match body.context {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map),
@@ -118,7 +134,14 @@ pub fn parse_batch_body(body: &[u8], received_at: DateTime<Utc>, limits: &ParseL
     };
     let mut parsed = ParsedBatch::default();
     for (index, raw) in batch.into_iter().enumerate() {
-        match parse_one(raw, None, received_at, limits, shared_context.as_ref(), batch_sent_at) {
+        match parse_one(
+            raw,
+            None,
+            received_at,
+            limits,
+            shared_context.as_ref(),
+            batch_sent_at,
+        ) {
             Ok(message) => parsed.messages.push((index, message)),
             Err(err) => parsed.rejected.push(err.at(index)),
         }
@@ -128,18 +151,27 @@ pub fn parse_batch_body(body: &[u8], received_at: DateTime<Utc>, limits: &ParseL
 
 /// Reads a single message from a `/v1/track`-style body. `kind` is the call's kind, implied by
 /// the endpoint (a `type` field, when present, must agree).
-pub fn parse_message(body: &[u8], kind: MessageKind, received_at: DateTime<Utc>, limits: &ParseLimits) -> Result<Message, MessageError> {
+pub fn parse_message(
+    body: &[u8],
+    kind: MessageKind,
+    received_at: DateTime<Utc>,
+    limits: &ParseLimits,
+) -> Result<Message, MessageError> {
     if body.len() > limits.max_message_bytes {
         return Err(too_large(body.len(), limits.max_message_bytes));
     }
-    let raw: &RawValue = serde_json::from_slice(body).map_err(|e| MessageError::new("", format!("the body is not valid JSON: {e}")))?;
+    let raw: &RawValue = serde_json::from_slice(body)
+        .map_err(|e| MessageError::new("", format!("the body is not valid JSON: {e}")))?;
     parse_one(raw, Some(kind), received_at, limits, None, None)
 }
 
 fn too_large(size: usize, limit: usize) -> MessageError {
     MessageError {
         too_large: true,
-        ..MessageError::new("", format!("the message is {size} bytes, more than the limit of {limit} bytes"))
+        ..MessageError::new(
+            "",
+            format!("the message is {size} bytes, more than the limit of {limit} bytes"),
+        )
     }
 }
 
@@ -155,13 +187,18 @@ fn parse_one(
     if size > limits.max_message_bytes {
         return Err(too_large(size, limits.max_message_bytes));
     }
-    let value: Value = serde_json::from_str(raw.get()).map_err(|e| MessageError::new("", format!("not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_str(raw.get())
+        .map_err(|e| MessageError::new("", format!("not valid JSON: {e}")))?;
     parse_value(value, implied, received_at, shared_context, batch_sent_at)
 }
 
 /// Reads one message that is already JSON (from the generator or a replay; no size limit).
 /// `implied` is the call's kind when the source implies one; otherwise `type` must say it.
-pub fn parse_json_message(value: Value, implied: Option<MessageKind>, received_at: DateTime<Utc>) -> Result<Message, MessageError> {
+pub fn parse_json_message(
+    value: Value,
+    implied: Option<MessageKind>,
+    received_at: DateTime<Utc>,
+) -> Result<Message, MessageError> {
     parse_value(value, implied, received_at, None, None)
 }
 
@@ -179,13 +216,23 @@ fn parse_value(
     let declared = match obj.get("type") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(MessageKind::parse(s).ok_or_else(|| {
-            MessageError::new("type", format!("`{s}` is not one of track, page, screen, identify, alias, group"))
+            MessageError::new(
+                "type",
+                format!("`{s}` is not one of track, page, screen, identify, alias, group"),
+            )
         })?),
         Some(_) => return Err(MessageError::new("type", "must be a string")),
     };
     let kind = match (implied, declared) {
         (Some(i), Some(d)) if i != d => {
-            return Err(MessageError::new("type", format!("is `{}` but this endpoint takes `{}` calls", d.as_str(), i.as_str())))
+            return Err(MessageError::new(
+                "type",
+                format!(
+                    "is `{}` but this endpoint takes `{}` calls",
+                    d.as_str(),
+                    i.as_str()
+                ),
+            ))
         }
         (Some(i), _) => i,
         (None, Some(d)) => d,
@@ -193,14 +240,18 @@ fn parse_value(
     };
 
     let message_id = match take_id(&mut obj, &["messageId", "message_id"])? {
-        Some(id) => MessageId::parse(id).map_err(|e| MessageError::from_validation("messageId", e))?,
+        Some(id) => {
+            MessageId::parse(id).map_err(|e| MessageError::from_validation("messageId", e))?
+        }
         None => generated_message_id(),
     };
     let user_id = take_id(&mut obj, &["userId", "user_id"])?
         .map(|id| CustomerId::parse(id).map_err(|e| MessageError::from_validation("userId", e)))
         .transpose()?;
     let anonymous_id = take_id(&mut obj, &["anonymousId", "anonymous_id"])?
-        .map(|id| AnonymousId::parse(id).map_err(|e| MessageError::from_validation("anonymousId", e)))
+        .map(|id| {
+            AnonymousId::parse(id).map_err(|e| MessageError::from_validation("anonymousId", e))
+        })
         .transpose()?;
     let previous_id = take_id(&mut obj, &["previousId", "previous_id"])?;
     let group_id = take_id(&mut obj, &["groupId", "group_id"])?;
@@ -215,13 +266,19 @@ fn parse_value(
             }
         }
         _ if user_id.is_none() && anonymous_id.is_none() => {
-            return Err(MessageError::new("userId", "either userId or anonymousId is required"));
+            return Err(MessageError::new(
+                "userId",
+                "either userId or anonymousId is required",
+            ));
         }
-        MessageKind::Group if group_id.is_none() => return Err(MessageError::new("groupId", "is required for group")),
+        MessageKind::Group if group_id.is_none() => {
+            return Err(MessageError::new("groupId", "is required for group"))
+        }
         _ => {}
     }
     if let Some(previous) = &previous_id {
-        CustomerId::parse(previous.clone()).map_err(|e| MessageError::from_validation("previousId", e))?;
+        CustomerId::parse(previous.clone())
+            .map_err(|e| MessageError::from_validation("previousId", e))?;
     }
 
     let mut properties = take_object(&mut obj, "properties")?;
@@ -237,7 +294,9 @@ fn parse_value(
         MessageKind::Track => {
             let name = match obj.get("event") {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-                Some(Value::String(_)) | None | Some(Value::Null) => return Err(MessageError::new("event", "is required for track")),
+                Some(Value::String(_)) | None | Some(Value::Null) => {
+                    return Err(MessageError::new("event", "is required for track"))
+                }
                 Some(_) => return Err(MessageError::new("event", "must be a string")),
             };
             if name.len() > 200 {
@@ -248,12 +307,21 @@ fn parse_value(
         MessageKind::Page | MessageKind::Screen => {
             match obj.get("name") {
                 Some(Value::String(s)) if !s.is_empty() => {
-                    properties.entry("name".to_string()).or_insert_with(|| Value::String(s.clone()));
+                    properties
+                        .entry("name".to_string())
+                        .or_insert_with(|| Value::String(s.clone()));
                 }
                 None | Some(Value::Null) | Some(Value::String(_)) => {}
                 Some(_) => return Err(MessageError::new("name", "must be a string")),
             }
-            Some(if kind == MessageKind::Page { names::PAGE_VIEWED } else { names::SCREEN_VIEWED }.to_string())
+            Some(
+                if kind == MessageKind::Page {
+                    names::PAGE_VIEWED
+                } else {
+                    names::SCREEN_VIEWED
+                }
+                .to_string(),
+            )
         }
         _ => None,
     };
@@ -277,7 +345,10 @@ fn parse_value(
         (None, _) => received_at,
     };
     if timestamp > received_at + MAX_FUTURE {
-        return Err(MessageError::new("timestamp", "is more than 24 hours in the future"));
+        return Err(MessageError::new(
+            "timestamp",
+            "is more than 24 hours in the future",
+        ));
     }
 
     let session_id = context
@@ -347,11 +418,19 @@ fn take_object(obj: &mut Map<String, Value>, key: &str) -> Result<Attributes, Me
 
 fn parse_time(field: &str, value: &Value) -> Result<DateTime<Utc>, MessageError> {
     let Value::String(text) = value else {
-        return Err(MessageError::new(field, "must be an ISO 8601 date-time string"));
+        return Err(MessageError::new(
+            field,
+            "must be an ISO 8601 date-time string",
+        ));
     };
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| MessageError::new(field, format!("`{text}` is not an ISO 8601 date-time with a time zone")))
+        .map_err(|_| {
+            MessageError::new(
+                field,
+                format!("`{text}` is not an ISO 8601 date-time with a time zone"),
+            )
+        })
 }
 
 fn str_at<'a>(map: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
@@ -372,10 +451,13 @@ fn owned(s: Option<&str>) -> Option<String> {
 fn event_context(raw: Map<String, Value>, properties: &Map<String, Value>) -> EventContext {
     let page_url = owned(str_at(&raw, &["page", "url"]).or_else(|| str_at(properties, &["url"])));
     let referrer = owned(
-        str_at(&raw, &["page", "referrer"]).or_else(|| str_at(&raw, &["referrer", "url"])).or_else(|| str_at(properties, &["referrer"])),
+        str_at(&raw, &["page", "referrer"])
+            .or_else(|| str_at(&raw, &["referrer", "url"]))
+            .or_else(|| str_at(properties, &["referrer"])),
     );
     let from_url = |name: &str| page_url.as_deref().and_then(|url| query_param(url, name));
-    let campaign = |key: &str, utm: &str| owned(str_at(&raw, &["campaign", key])).or_else(|| from_url(utm));
+    let campaign =
+        |key: &str, utm: &str| owned(str_at(&raw, &["campaign", key])).or_else(|| from_url(utm));
     let attribution = Attribution {
         source: campaign("source", "utm_source"),
         medium: campaign("medium", "utm_medium"),
@@ -439,7 +521,12 @@ mod tests {
     }
 
     fn track(body: &str) -> Result<Message, MessageError> {
-        parse_message(body.as_bytes(), MessageKind::Track, now(), &ParseLimits::default())
+        parse_message(
+            body.as_bytes(),
+            MessageKind::Track,
+            now(),
+            &ParseLimits::default(),
+        )
     }
 
     #[test]
@@ -455,7 +542,10 @@ mod tests {
         .unwrap();
         assert_eq!(m.user_id.unwrap().as_str(), "42");
         assert_eq!(m.event.as_deref(), Some("Product Viewed"));
-        assert_eq!(m.timestamp, Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap() + Duration::microseconds(123456));
+        assert_eq!(
+            m.timestamp,
+            Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap() + Duration::microseconds(123456)
+        );
         assert_eq!(m.context.device_type.as_deref(), Some("mobile"));
         assert_eq!(m.context.attribution.campaign.as_deref(), Some("bf"));
         assert_eq!(m.context.country.as_deref(), Some("DE"));
@@ -482,10 +572,22 @@ mod tests {
         let cases = [
             (r#"{"event":"x"}"#, "userId"),
             (r#"{"anonymousId":"a"}"#, "event"),
-            (r#"{"anonymousId":"a","event":"x","properties":[1]}"#, "properties"),
-            (r#"{"anonymousId":"a","event":"x","timestamp":"yesterday"}"#, "timestamp"),
-            (r#"{"anonymousId":"a","event":"x","timestamp":"2026-11-25T10:00:00"}"#, "timestamp"),
-            (r#"{"anonymousId":"a","event":"x","timestamp":"2027-11-25T10:00:00Z"}"#, "timestamp"),
+            (
+                r#"{"anonymousId":"a","event":"x","properties":[1]}"#,
+                "properties",
+            ),
+            (
+                r#"{"anonymousId":"a","event":"x","timestamp":"yesterday"}"#,
+                "timestamp",
+            ),
+            (
+                r#"{"anonymousId":"a","event":"x","timestamp":"2026-11-25T10:00:00"}"#,
+                "timestamp",
+            ),
+            (
+                r#"{"anonymousId":"a","event":"x","timestamp":"2027-11-25T10:00:00Z"}"#,
+                "timestamp",
+            ),
             (r#"{"anonymousId":{"x":1},"event":"x"}"#, "anonymousId"),
             (r#"{"type":"page","anonymousId":"a","event":"x"}"#, "type"),
             (r#"[1,2]"#, ""),
@@ -499,10 +601,22 @@ mod tests {
     #[test]
     fn page_and_alias_calls() {
         let limits = ParseLimits::default();
-        let page = parse_message(br#"{"anonymousId":"a","name":"Home"}"#, MessageKind::Page, now(), &limits).unwrap();
+        let page = parse_message(
+            br#"{"anonymousId":"a","name":"Home"}"#,
+            MessageKind::Page,
+            now(),
+            &limits,
+        )
+        .unwrap();
         assert_eq!(page.event.as_deref(), Some("Page Viewed"));
         assert_eq!(page.properties["name"], "Home");
-        let alias = parse_message(br#"{"previousId":"a","userId":"u"}"#, MessageKind::Alias, now(), &limits).unwrap();
+        let alias = parse_message(
+            br#"{"previousId":"a","userId":"u"}"#,
+            MessageKind::Alias,
+            now(),
+            &limits,
+        )
+        .unwrap();
         assert_eq!(alias.previous_id.as_deref(), Some("a"));
         assert!(parse_message(br#"{"userId":"u"}"#, MessageKind::Alias, now(), &limits).is_err());
     }
@@ -517,7 +631,10 @@ mod tests {
         let parsed = parse_batch_body(body, now(), &ParseLimits::default()).unwrap();
         assert_eq!(parsed.messages.len(), 2);
         assert_eq!(parsed.messages[1].0, 2);
-        assert_eq!(parsed.rejected, vec![MessageError::new("event", "is required for track").at(1)]);
+        assert_eq!(
+            parsed.rejected,
+            vec![MessageError::new("event", "is required for track").at(1)]
+        );
         assert!(parsed.messages[0].1.context.raw.contains_key("library"));
         assert!(parse_batch_body(b"{}", now(), &ParseLimits::default()).is_err());
         assert!(parse_batch_body(b"nope", now(), &ParseLimits::default()).is_err());
@@ -525,11 +642,20 @@ mod tests {
 
     #[test]
     fn oversized_messages_are_refused() {
-        let limits = ParseLimits { max_message_bytes: 100, max_batch_bytes: 1000 };
-        let big = format!(r#"{{"anonymousId":"a","event":"x","properties":{{"p":"{}"}}}}"#, "x".repeat(200));
+        let limits = ParseLimits {
+            max_message_bytes: 100,
+            max_batch_bytes: 1000,
+        };
+        let big = format!(
+            r#"{{"anonymousId":"a","event":"x","properties":{{"p":"{}"}}}}"#,
+            "x".repeat(200)
+        );
         let err = parse_message(big.as_bytes(), MessageKind::Track, now(), &limits).unwrap_err();
         assert!(err.too_large);
-        let batch = format!(r#"{{"batch":[{}, {{"type":"track","anonymousId":"a","event":"x"}}]}}"#, big.replacen('{', r#"{"type":"track","#, 1));
+        let batch = format!(
+            r#"{{"batch":[{}, {{"type":"track","anonymousId":"a","event":"x"}}]}}"#,
+            big.replacen('{', r#"{"type":"track","#, 1)
+        );
         let parsed = parse_batch_body(batch.as_bytes(), now(), &limits).unwrap();
         assert_eq!(parsed.rejected.len(), 1);
         assert_eq!(parsed.messages.len(), 1);

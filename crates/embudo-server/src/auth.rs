@@ -7,8 +7,8 @@
 use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use base64::Engine;
 use embudo_store::{hash_secret, ApiKey, KeyKind, Store};
 use std::collections::HashMap;
@@ -54,20 +54,29 @@ fn secret_from(parts: &Parts) -> Result<String, ApiError> {
 }
 
 fn header_secret(parts: &Parts) -> Result<Option<String>, ApiError> {
-    let Some(header) = parts.headers.get(header::AUTHORIZATION) else { return Ok(None) };
-    let header = header.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
-    let (scheme, value) = header.split_once(' ').ok_or_else(|| ApiError::Unauthorized("the Authorization header has no scheme".into()))?;
+    let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let header = header
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
+    let (scheme, value) = header
+        .split_once(' ')
+        .ok_or_else(|| ApiError::Unauthorized("the Authorization header has no scheme".into()))?;
     let secret = if scheme.eq_ignore_ascii_case("basic") {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(value.trim())
             .map_err(|_| ApiError::Unauthorized("the Basic credentials are not base64".into()))?;
-        let decoded = String::from_utf8(decoded).map_err(|_| ApiError::Unauthorized("the Basic credentials are not UTF-8".into()))?;
+        let decoded = String::from_utf8(decoded)
+            .map_err(|_| ApiError::Unauthorized("the Basic credentials are not UTF-8".into()))?;
         let user = decoded.split_once(':').map(|(u, _)| u).unwrap_or(&decoded);
         user.to_string()
     } else if scheme.eq_ignore_ascii_case("bearer") {
         value.trim().to_string()
     } else {
-        return Err(ApiError::Unauthorized(format!("the `{scheme}` scheme is not supported; use Basic or Bearer")));
+        return Err(ApiError::Unauthorized(format!(
+            "the `{scheme}` scheme is not supported; use Basic or Bearer"
+        )));
     };
     if secret.is_empty() {
         return Err(ApiError::Unauthorized("the API key is empty".into()));
@@ -77,7 +86,11 @@ fn header_secret(parts: &Parts) -> Result<Option<String>, ApiError> {
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiError> {
     let secret = secret_from(parts)?;
-    state.keys.lookup(state.store.as_ref(), &secret).await?.ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
+    state
+        .keys
+        .lookup(state.store.as_ref(), &secret)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
 }
 
 /// The key of a tracking request, from the `Authorization` header or, as Segment's server
@@ -92,7 +105,11 @@ impl TrackingKey {
             Some(secret) => secret,
             None => body_write_key(body).ok_or_else(|| ApiError::Unauthorized(NO_KEY.into()))?,
         };
-        state.keys.lookup(state.store.as_ref(), &secret).await?.ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
+        state
+            .keys
+            .lookup(state.store.as_ref(), &secret)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
     }
 }
 
@@ -102,12 +119,18 @@ fn body_write_key(body: &[u8]) -> Option<String> {
         #[serde(rename = "writeKey")]
         write_key: Option<String>,
     }
-    serde_json::from_slice::<WithKey>(body).ok()?.write_key.filter(|k| !k.is_empty())
+    serde_json::from_slice::<WithKey>(body)
+        .ok()?
+        .write_key
+        .filter(|k| !k.is_empty())
 }
 
 impl FromRequestParts<Arc<AppState>> for TrackingKey {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         header_secret(parts).map(TrackingKey)
     }
 }
@@ -117,10 +140,15 @@ pub struct SecretAccess(#[allow(dead_code)] pub ApiKey);
 
 impl FromRequestParts<Arc<AppState>> for SecretAccess {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let key = authenticate(parts, state).await?;
         if key.kind != KeyKind::Secret {
-            return Err(ApiError::Forbidden("a write key may only send tracking data; use a secret key".into()));
+            return Err(ApiError::Forbidden(
+                "a write key may only send tracking data; use a secret key".into(),
+            ));
         }
         Ok(SecretAccess(key))
     }

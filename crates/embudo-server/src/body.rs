@@ -17,15 +17,23 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
             let essence = ct.split(';').next().unwrap_or("").trim();
-            if !(essence == "application/json" || essence.ends_with("+json") || essence == "text/plain") {
-                return Err(ApiError::UnsupportedMediaType(format!("`{essence}` is not supported; send application/json")));
+            if !(essence == "application/json"
+                || essence.ends_with("+json")
+                || essence == "text/plain")
+            {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "`{essence}` is not supported; send application/json"
+                )));
             }
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::TooLarge("the body is larger than this endpoint accepts".into())
             } else {
-                ApiError::BadRequest(format!("the body could not be read: {}", rejection.body_text()))
+                ApiError::BadRequest(format!(
+                    "the body could not be read: {}",
+                    rejection.body_text()
+                ))
             }
         })?;
         Ok(Self(bytes))
@@ -45,8 +53,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
 /// Deserializes JSON, telling syntax errors (400) from wrong values (422, with the field).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
     from_value(value)
 }
 
@@ -56,6 +64,13 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
         let field = err.path().to_string();
         let field = if field == "." { String::new() } else { field };
         let reason = err.into_inner().to_string();
-        ApiError::Invalid { detail: format!("{field}: {reason}"), errors: vec![FieldError { index: None, field, reason }] }
+        ApiError::Invalid {
+            detail: format!("{field}: {reason}"),
+            errors: vec![FieldError {
+                index: None,
+                field,
+                reason,
+            }],
+        }
     })
 }

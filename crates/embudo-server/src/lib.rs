@@ -48,7 +48,11 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { limits: ParseLimits::default(), effects: EffectsConfig::default(), max_body_bytes: 8 * 1024 * 1024 }
+        Self {
+            limits: ParseLimits::default(),
+            effects: EffectsConfig::default(),
+            max_body_bytes: 8 * 1024 * 1024,
+        }
     }
 }
 
@@ -68,7 +72,13 @@ pub struct AppState {
 impl AppState {
     /// State over a store and a running committer.
     pub fn new(store: Arc<dyn Store>, committer: Committer, config: ServerConfig) -> Self {
-        Self { store, committer, config, metrics: Metrics::default(), keys: auth::KeyCache::default() }
+        Self {
+            store,
+            committer,
+            config,
+            metrics: Metrics::default(),
+            keys: auth::KeyCache::default(),
+        }
     }
 }
 
@@ -95,8 +105,14 @@ impl utoipa::Modify for SecurityAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -108,7 +124,11 @@ pub fn router(state: Arc<AppState>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::any())
         .allow_methods([Method::POST, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::CONTENT_ENCODING]);
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+        ]);
     let limit = || DefaultBodyLimit::max(message_limit);
     let tracking = Router::new()
         .route("/v1/track", post(tracking::track).layer(limit()))
@@ -117,14 +137,32 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/screen", post(tracking::screen).layer(limit()))
         .route("/v1/alias", post(tracking::alias).layer(limit()))
         .route("/v1/group", post(tracking::group).layer(limit()))
-        .route("/v1/batch", post(tracking::batch).layer(DefaultBodyLimit::max(batch_limit)))
-        .route("/v1/import", post(tracking::batch).layer(DefaultBodyLimit::max(batch_limit)))
+        .route(
+            "/v1/batch",
+            post(tracking::batch).layer(DefaultBodyLimit::max(batch_limit)),
+        )
+        .route(
+            "/v1/import",
+            post(tracking::batch).layer(DefaultBodyLimit::max(batch_limit)),
+        )
         .layer(cors);
     let shop = Router::new()
-        .route("/v1/products", post(shop::put_products).get(shop::list_products))
-        .route("/v1/products/{id}", put(shop::put_product).get(shop::get_product))
-        .route("/v1/customers", post(shop::patch_customers).get(shop::list_customers))
-        .route("/v1/customers/{id}", patch(shop::patch_customer).get(shop::get_customer))
+        .route(
+            "/v1/products",
+            post(shop::put_products).get(shop::list_products),
+        )
+        .route(
+            "/v1/products/{id}",
+            put(shop::put_product).get(shop::get_product),
+        )
+        .route(
+            "/v1/customers",
+            post(shop::patch_customers).get(shop::list_customers),
+        )
+        .route(
+            "/v1/customers/{id}",
+            patch(shop::patch_customer).get(shop::get_customer),
+        )
         .route("/v1/orders", post(shop::put_orders).get(shop::list_orders))
         .route("/v1/orders/{id}", put(shop::put_order).get(shop::get_order))
         .route("/v1/orders/{id}/status", post(shop::add_status))
@@ -142,7 +180,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestDecompressionLayer::new())
         .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("a handler panicked".into()).into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".into()).into_response()
+        }))
         .with_state(state)
 }
 
@@ -151,14 +191,30 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let mut response = next.run(request).await;
-    if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE && response.headers().get(header::CONTENT_TYPE).is_none() {
-        response = ApiError::UnsupportedMediaType("the Content-Encoding is not supported; use gzip or none".into()).into_response();
+    if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+        && response.headers().get(header::CONTENT_TYPE).is_none()
+    {
+        response = ApiError::UnsupportedMediaType(
+            "the Content-Encoding is not supported; use gzip or none".into(),
+        )
+        .into_response();
     }
-    let labels = metrics::RequestLabels { method, route, status: response.status().as_u16() };
+    let labels = metrics::RequestLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
     state.metrics.requests.get_or_create(&labels).inc();
-    state.metrics.latency.observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .latency
+        .observe(started.elapsed().as_secs_f64());
     response
 }
 
@@ -182,16 +238,37 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiE
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let stats = state.committer.stats();
     let text = state.metrics.render(&[
-        ("ingest_commits", "Ingestion transactions committed", stats.commits.load(Ordering::Relaxed)),
-        ("ingest_inserted", "Tracking messages stored", stats.inserted.load(Ordering::Relaxed)),
-        ("ingest_duplicates", "Tracking messages ignored as repeats", stats.duplicates.load(Ordering::Relaxed)),
-        ("ingest_failures", "Ingestion transactions failed", stats.failures.load(Ordering::Relaxed)),
-        ("ingest_commit_microseconds", "Time spent in ingestion transactions", stats.commit_micros.load(Ordering::Relaxed)),
+        (
+            "ingest_commits",
+            "Ingestion transactions committed",
+            stats.commits.load(Ordering::Relaxed),
+        ),
+        (
+            "ingest_inserted",
+            "Tracking messages stored",
+            stats.inserted.load(Ordering::Relaxed),
+        ),
+        (
+            "ingest_duplicates",
+            "Tracking messages ignored as repeats",
+            stats.duplicates.load(Ordering::Relaxed),
+        ),
+        (
+            "ingest_failures",
+            "Ingestion transactions failed",
+            stats.failures.load(Ordering::Relaxed),
+        ),
+        (
+            "ingest_commit_microseconds",
+            "Time spent in ingestion transactions",
+            stats.commit_micros.load(Ordering::Relaxed),
+        ),
     ]);
     let mut response = text.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
     response
 }
 
@@ -210,7 +287,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (committer, writers) = Committer::start(store.clone(), committer);
     let state = Arc::new(AppState::new(store, committer, config));
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     // The router (and with it the last committer handle) is gone: the writers drain and stop.
     for writer in writers {
         let _ = writer.await;

@@ -35,10 +35,23 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         let latency = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
-        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
         let rejected_messages = Counter::default();
-        registry.register("tracking_rejected_messages", "Tracking messages refused as invalid", rejected_messages.clone());
-        Self { registry, requests, latency, rejected_messages }
+        registry.register(
+            "tracking_rejected_messages",
+            "Tracking messages refused as invalid",
+            rejected_messages.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            rejected_messages,
+        }
     }
 }
 
@@ -46,8 +59,13 @@ impl Metrics {
     /// The metrics in the OpenMetrics text format, with `extra` counters added.
     pub fn render(&self, extra: &[(&str, &str, u64)]) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
-        let body = text.trim_end().strip_suffix("# EOF").unwrap_or(&text).to_string();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        let body = text
+            .trim_end()
+            .strip_suffix("# EOF")
+            .unwrap_or(&text)
+            .to_string();
         let mut out = body;
         for (name, help, value) in extra {
             out.push_str(&format!("# HELP embudo_{name} {help}\n# TYPE embudo_{name} counter\nembudo_{name}_total {value}\n"));

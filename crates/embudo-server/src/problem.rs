@@ -23,7 +23,11 @@ pub struct FieldError {
 
 impl From<MessageError> for FieldError {
     fn from(e: MessageError) -> Self {
-        Self { index: e.index, field: e.field, reason: e.reason }
+        Self {
+            index: e.index,
+            field: e.field,
+            reason: e.reason,
+        }
     }
 }
 
@@ -98,23 +102,66 @@ impl ApiError {
     /// A validation error about one field.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         let (field, reason) = (field.into(), reason.into());
-        Self::Invalid { detail: format!("{field}: {reason}"), errors: vec![FieldError { index: None, field, reason }] }
+        Self::Invalid {
+            detail: format!("{field}: {reason}"),
+            errors: vec![FieldError {
+                index: None,
+                field,
+                reason,
+            }],
+        }
     }
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Missing or unknown API key"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed with this key"),
+            Self::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or unknown API key",
+            ),
+            Self::Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Not allowed with this key",
+            ),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
-            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Payload too large"),
-            Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type"),
-            Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid data"),
-            Self::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded", "Too many requests"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            Self::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Payload too large",
+            ),
+            Self::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Self::Invalid { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid data",
+            ),
+            Self::Overloaded(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "overloaded",
+                "Too many requests",
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
         }
     }
 
@@ -148,12 +195,20 @@ impl IntoResponse for ApiError {
             code: code.into(),
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"embudo\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"embudo\""),
+            );
         }
         response
     }
@@ -163,7 +218,9 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict(m) => Self::Conflict(m),
-            StoreError::Unavailable(m) => Self::Unavailable(format!("the database is unavailable: {m}")),
+            StoreError::Unavailable(m) => {
+                Self::Unavailable(format!("the database is unavailable: {m}"))
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -172,11 +229,15 @@ impl From<StoreError> for ApiError {
 impl From<CommitError> for ApiError {
     fn from(err: CommitError) -> Self {
         match err {
-            CommitError::Overloaded => Self::Overloaded("ingestion is at capacity; retry after a second".into()),
+            CommitError::Overloaded => {
+                Self::Overloaded("ingestion is at capacity; retry after a second".into())
+            }
             CommitError::Closed => Self::Unavailable("the server is shutting down".into()),
             CommitError::Store(e) => match e.as_ref() {
                 StoreError::Conflict(m) => Self::Conflict(m.clone()),
-                StoreError::Unavailable(m) => Self::Unavailable(format!("the database is unavailable: {m}")),
+                StoreError::Unavailable(m) => {
+                    Self::Unavailable(format!("the database is unavailable: {m}"))
+                }
                 other => Self::Internal(other.to_string()),
             },
         }

@@ -41,8 +41,13 @@ pub struct TrackResponse {
     pub rejected: Vec<FieldError>,
 }
 
-async fn single(state: &AppState, kind: MessageKind, body: &[u8]) -> Result<Json<TrackResponse>, ApiError> {
-    let message = parse_message(body, kind, Utc::now(), &state.config.limits).map_err(single_error)?;
+async fn single(
+    state: &AppState,
+    kind: MessageKind,
+    body: &[u8],
+) -> Result<Json<TrackResponse>, ApiError> {
+    let message =
+        parse_message(body, kind, Utc::now(), &state.config.limits).map_err(single_error)?;
     let envelope = envelope(message, &state.config.effects).map_err(single_error)?;
     let applied = state.committer.submit(vec![envelope]).await?;
     Ok(Json(summary(&applied, Vec::new())))
@@ -54,13 +59,21 @@ fn single_error(err: MessageError) -> ApiError {
     } else if err.field.is_empty() && err.reason.contains("not valid JSON") {
         ApiError::BadRequest(err.reason)
     } else {
-        ApiError::Invalid { detail: err.to_string(), errors: vec![err.into()] }
+        ApiError::Invalid {
+            detail: err.to_string(),
+            errors: vec![err.into()],
+        }
     }
 }
 
 fn summary(applied: &[Applied], rejected: Vec<FieldError>) -> TrackResponse {
     let duplicates = applied.iter().filter(|a| **a == Applied::Duplicate).count();
-    TrackResponse { success: true, accepted: applied.len() - duplicates, duplicates, rejected }
+    TrackResponse {
+        success: true,
+        accepted: applied.len() - duplicates,
+        duplicates,
+        rejected,
+    }
 }
 
 macro_rules! single_endpoint {
@@ -77,25 +90,57 @@ macro_rules! single_endpoint {
     };
 }
 
-single_endpoint!(track, MessageKind::Track, "/v1/track", "A Segment track call.");
-single_endpoint!(identify, MessageKind::Identify, "/v1/identify", "A Segment identify call.");
+single_endpoint!(
+    track,
+    MessageKind::Track,
+    "/v1/track",
+    "A Segment track call."
+);
+single_endpoint!(
+    identify,
+    MessageKind::Identify,
+    "/v1/identify",
+    "A Segment identify call."
+);
 single_endpoint!(page, MessageKind::Page, "/v1/page", "A Segment page call.");
-single_endpoint!(screen, MessageKind::Screen, "/v1/screen", "A Segment screen call.");
-single_endpoint!(alias, MessageKind::Alias, "/v1/alias", "A Segment alias call.");
-single_endpoint!(group, MessageKind::Group, "/v1/group", "A Segment group call.");
+single_endpoint!(
+    screen,
+    MessageKind::Screen,
+    "/v1/screen",
+    "A Segment screen call."
+);
+single_endpoint!(
+    alias,
+    MessageKind::Alias,
+    "/v1/alias",
+    "A Segment alias call."
+);
+single_endpoint!(
+    group,
+    MessageKind::Group,
+    "/v1/group",
+    "A Segment group call."
+);
 
 /// `POST /v1/batch`: many calls at once, each with its `type`.
 #[utoipa::path(post, path = "/v1/batch", tag = "tracking", request_body(content = Object, description = "`{\"batch\": [message, …]}`"),
     responses((status = 200, body = TrackResponse), (status = 400, body = crate::problem::Problem), (status = 401, body = crate::problem::Problem),
               (status = 413, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem), (status = 429, body = crate::problem::Problem)),
     security(("basic" = []), ("bearer" = [])))]
-pub async fn batch(key: TrackingKey, State(state): State<Arc<AppState>>, JsonBytes(body): JsonBytes) -> Result<Json<TrackResponse>, ApiError> {
+pub async fn batch(
+    key: TrackingKey,
+    State(state): State<Arc<AppState>>,
+    JsonBytes(body): JsonBytes,
+) -> Result<Json<TrackResponse>, ApiError> {
     key.check(&state, &body).await?;
     let parsed = parse_batch_body(&body, Utc::now(), &state.config.limits).map_err(|e| {
         if e.reason.contains("not a JSON batch object") {
             ApiError::BadRequest(e.reason)
         } else {
-            ApiError::Invalid { detail: e.to_string(), errors: vec![e.into()] }
+            ApiError::Invalid {
+                detail: e.to_string(),
+                errors: vec![e.into()],
+            }
         }
     })?;
     let mut rejected: Vec<FieldError> = parsed.rejected.into_iter().map(FieldError::from).collect();
@@ -112,9 +157,15 @@ pub async fn batch(key: TrackingKey, State(state): State<Arc<AppState>>, JsonByt
     rejected.sort_by_key(|e| e.index);
     if envelopes.is_empty() && !rejected.is_empty() {
         let detail = format!("none of the {} messages is valid", rejected.len());
-        return Err(ApiError::Invalid { detail, errors: rejected });
+        return Err(ApiError::Invalid {
+            detail,
+            errors: rejected,
+        });
     }
     let applied = state.committer.submit(envelopes).await?;
-    state.metrics.rejected_messages.inc_by(rejected.len() as u64);
+    state
+        .metrics
+        .rejected_messages
+        .inc_by(rejected.len() as u64);
     Ok(Json(summary(&applied, rejected)))
 }

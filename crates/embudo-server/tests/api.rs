@@ -32,9 +32,15 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(embudo_server::serve(listener, store.clone(), ServerConfig::default(), CommitterConfig::default(), async {
-            let _ = rx.await;
-        }));
+        let server = tokio::spawn(embudo_server::serve(
+            listener,
+            store.clone(),
+            ServerConfig::default(),
+            CommitterConfig::default(),
+            async {
+                let _ = rx.await;
+            },
+        ));
         Self {
             base,
             http: reqwest::Client::new(),
@@ -62,12 +68,27 @@ impl TestApp {
     }
 
     async fn post(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self.http.post(self.url(path)).bearer_auth(key).json(body).send().await.unwrap();
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         read(response).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        read(self.http.get(self.url(path)).bearer_auth(&self.secret).send().await.unwrap()).await
+        read(
+            self.http
+                .get(self.url(path))
+                .bearer_auth(&self.secret)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     async fn stop(mut self) {
@@ -78,12 +99,22 @@ impl TestApp {
 
 async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let text = response.text().await.unwrap();
     if status.is_client_error() || status.is_server_error() {
-        assert_eq!(content_type, "application/problem+json", "error answers are problem documents: {status} {text}");
+        assert_eq!(
+            content_type, "application/problem+json",
+            "error answers are problem documents: {status} {text}"
+        );
     }
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn problem_field(body: &Value, i: usize) -> &str {
@@ -115,21 +146,46 @@ on_both_backends!(
 
 async fn keys_are_checked_and_scoped(app: &TestApp) {
     let event = json!({"anonymousId": "a1", "event": "Product Viewed"});
-    let r = app.http.post(app.url("/v1/track")).json(&event).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/v1/track"))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = read(r).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let (status, _) = app.post("/v1/track", "ew_not-a-key", &event).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Segment's libraries send HTTP Basic with the key as user name…
-    let r = app.http.post(app.url("/v1/track")).basic_auth(&app.write, Some("")).json(&event).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/v1/track"))
+        .basic_auth(&app.write, Some(""))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // …or the key in the body.
     let mut with_key = json!({"batch": [{"type": "track", "anonymousId": "a1", "event": "x"}]});
     with_key["writeKey"] = json!(app.write);
-    let r = app.http.post(app.url("/v1/batch")).json(&with_key).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/v1/batch"))
+        .json(&with_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // A write key may track but not read or change shop data.
-    let r = app.http.get(app.url("/v1/orders")).bearer_auth(&app.write).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/v1/orders"))
+        .bearer_auth(&app.write)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = read(r).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, _) = app.get("/v1/orders").await;
@@ -139,16 +195,32 @@ async fn keys_are_checked_and_scoped(app: &TestApp) {
 async fn tracking_is_exactly_once(app: &TestApp) {
     let event = json!({"anonymousId": "a1", "event": "Product Viewed", "messageId": "m-1", "properties": {"product_id": "P1"}});
     let (status, body) = app.post("/v1/track", &app.write, &event).await;
-    assert_eq!((status, body["accepted"].as_u64(), body["duplicates"].as_u64()), (StatusCode::OK, Some(1), Some(0)), "{body}");
+    assert_eq!(
+        (
+            status,
+            body["accepted"].as_u64(),
+            body["duplicates"].as_u64()
+        ),
+        (StatusCode::OK, Some(1), Some(0)),
+        "{body}"
+    );
     let (_, body) = app.post("/v1/track", &app.write, &event).await;
-    assert_eq!((body["accepted"].as_u64(), body["duplicates"].as_u64()), (Some(0), Some(1)), "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(0), Some(1)),
+        "{body}"
+    );
     let batch = json!({"batch": [
         {"type": "track", "anonymousId": "a1", "event": "x", "messageId": "m-1"},
         {"type": "track", "anonymousId": "a1", "event": "x", "messageId": "m-2"},
         {"type": "track", "anonymousId": "a1", "event": "x", "messageId": "m-2"}
     ]});
     let (_, body) = app.post("/v1/batch", &app.write, &batch).await;
-    assert_eq!((body["accepted"].as_u64(), body["duplicates"].as_u64()), (Some(1), Some(2)), "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(1), Some(2)),
+        "{body}"
+    );
     assert_eq!(app.store.counts().await.unwrap().events, 2);
 }
 
@@ -163,9 +235,16 @@ async fn batches_store_valid_messages_and_report_invalid_ones(app: &TestApp) {
     let (status, body) = app.post("/v1/batch", &app.write, &batch).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 2);
-    let rejected: Vec<(u64, &str)> =
-        body["rejected"].as_array().unwrap().iter().map(|r| (r["index"].as_u64().unwrap(), r["field"].as_str().unwrap())).collect();
-    assert_eq!(rejected, vec![(1, "event"), (2, "traits.email"), (3, "type")]);
+    let rejected: Vec<(u64, &str)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![(1, "event"), (2, "traits.email"), (3, "type")]
+    );
     let all_bad = json!({"batch": [{"type": "track", "anonymousId": "a1"}]});
     let (status, body) = app.post("/v1/batch", &app.write, &all_bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -174,28 +253,87 @@ async fn batches_store_valid_messages_and_report_invalid_ones(app: &TestApp) {
 
 async fn bad_bodies_get_the_right_status(app: &TestApp) {
     let send = |path: &'static str, body: Vec<u8>, content_type: &'static str| {
-        let request = app.http.post(app.url(path)).bearer_auth(&app.secret).header("content-type", content_type).body(body);
+        let request = app
+            .http
+            .post(app.url(path))
+            .bearer_auth(&app.secret)
+            .header("content-type", content_type)
+            .body(body);
         async move { read(request.send().await.unwrap()).await }
     };
     let (status, body) = send("/v1/track", b"{not json".to_vec(), "application/json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, _) = send("/v1/track", b"<xml/>".to_vec(), "application/xml").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let (status, body) = send("/v1/track", br#"{"anonymousId":"a","event":"x","timestamp":"soon"}"#.to_vec(), "application/json").await;
-    assert_eq!((status, problem_field(&body, 0)), (StatusCode::UNPROCESSABLE_ENTITY, "timestamp"), "{body}");
-    let big = json!({"anonymousId": "a", "event": "x", "properties": {"blob": "x".repeat(40 * 1024)}});
-    let (status, _) = send("/v1/track", serde_json::to_vec(&big).unwrap(), "application/json").await;
+    let (status, body) = send(
+        "/v1/track",
+        br#"{"anonymousId":"a","event":"x","timestamp":"soon"}"#.to_vec(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (status, problem_field(&body, 0)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "timestamp"),
+        "{body}"
+    );
+    let big =
+        json!({"anonymousId": "a", "event": "x", "properties": {"blob": "x".repeat(40 * 1024)}});
+    let (status, _) = send(
+        "/v1/track",
+        serde_json::to_vec(&big).unwrap(),
+        "application/json",
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let messages: Vec<Value> = (0..40).map(|i| json!({"type": "track", "anonymousId": "a", "event": "x", "properties": {"blob": format!("{i}{}", "y".repeat(15_000))}})).collect();
-    let (status, _) = send("/v1/batch", serde_json::to_vec(&json!({"batch": messages})).unwrap(), "application/json").await;
+    let (status, _) = send(
+        "/v1/batch",
+        serde_json::to_vec(&json!({"batch": messages})).unwrap(),
+        "application/json",
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // Shop data: a wrong value names its field; an unknown order is a 404.
-    let (status, body) = app.post("/v1/products", &app.secret, &json!({"id": "p1", "title": "Mug", "currency": "EURO"})).await;
-    assert_eq!((status, problem_field(&body, 0)), (StatusCode::UNPROCESSABLE_ENTITY, "currency"), "{body}");
-    let (status, body) = app.post("/v1/orders", &app.secret, &json!([{"id": "o1", "placed_at": "2026-01-01T00:00:00Z", "currency": "EUR",
-        "lines": [{"product_id": "p1", "quantity": 0, "unit_price": 100}]}])).await;
-    assert_eq!((status, problem_field(&body, 0), body["errors"][0]["index"].as_u64()), (StatusCode::UNPROCESSABLE_ENTITY, "lines.0.quantity", Some(0)), "{body}");
-    let (status, _) = app.post("/v1/orders/nope/status", &app.secret, &json!({"status": "shipped", "at": "2026-01-02T00:00:00Z"})).await;
+    let (status, body) = app
+        .post(
+            "/v1/products",
+            &app.secret,
+            &json!({"id": "p1", "title": "Mug", "currency": "EURO"}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem_field(&body, 0)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "currency"),
+        "{body}"
+    );
+    let (status, body) = app
+        .post(
+            "/v1/orders",
+            &app.secret,
+            &json!([{"id": "o1", "placed_at": "2026-01-01T00:00:00Z", "currency": "EUR",
+        "lines": [{"product_id": "p1", "quantity": 0, "unit_price": 100}]}]),
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            problem_field(&body, 0),
+            body["errors"][0]["index"].as_u64()
+        ),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "lines.0.quantity",
+            Some(0)
+        ),
+        "{body}"
+    );
+    let (status, _) = app
+        .post(
+            "/v1/orders/nope/status",
+            &app.secret,
+            &json!({"status": "shipped", "at": "2026-01-02T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.get("/v1/no-such-thing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -204,9 +342,12 @@ async fn bad_bodies_get_the_right_status(app: &TestApp) {
 }
 
 async fn gzip_bodies_are_read(app: &TestApp) {
-    let body = json!({"batch": [{"type": "track", "anonymousId": "gz", "event": "Product Viewed"}]});
+    let body =
+        json!({"batch": [{"type": "track", "anonymousId": "gz", "event": "Product Viewed"}]});
     let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(&serde_json::to_vec(&body).unwrap()).unwrap();
+    encoder
+        .write_all(&serde_json::to_vec(&body).unwrap())
+        .unwrap();
     let compressed = encoder.finish().unwrap();
     let r = app
         .http
@@ -219,7 +360,11 @@ async fn gzip_bodies_are_read(app: &TestApp) {
         .await
         .unwrap();
     let (status, body) = read(r).await;
-    assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{body}"
+    );
     let r = app
         .http
         .post(app.url("/v1/batch"))
@@ -245,11 +390,22 @@ async fn anonymous_history_joins_the_customer_after_identify(app: &TestApp) {
     let (status, profile) = app.get("/v1/customers/cust-9").await;
     assert_eq!(status, StatusCode::OK, "{profile}");
     assert_eq!(profile["customer"]["email"], "nine@example.com");
-    let events: Vec<&str> = profile["recent_events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let events: Vec<&str> = profile["recent_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(events, vec!["identify", "track", "page"], "{profile}");
     let merges = profile["merges"].as_array().unwrap();
     assert_eq!(merges.len(), 1, "{profile}");
-    assert_eq!((merges[0]["anonymous_id"].as_str(), merges[0]["events_moved"].as_i64()), (Some("visitor-9"), Some(2)));
+    assert_eq!(
+        (
+            merges[0]["anonymous_id"].as_str(),
+            merges[0]["events_moved"].as_i64()
+        ),
+        (Some("visitor-9"), Some(2))
+    );
     let (status, _) = app.get("/v1/customers/nobody").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -282,10 +438,18 @@ async fn an_order_from_events_and_from_the_api_is_one_order(app: &TestApp) {
     assert_eq!(refunds.as_array().unwrap().len(), 1, "{refunds}");
     assert_eq!(refunds[0]["amount"], 500);
     let (_, order) = app.get("/v1/orders/ord-5").await;
-    let statuses: Vec<&str> = order["history"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = order["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, vec!["shipped", "refunded"], "{order}");
     let totals = app.store.totals().await.unwrap();
-    assert_eq!((totals[0].merchandise_revenue, totals[0].refunds), (2 * 1999 + 500, 500));
+    assert_eq!(
+        (totals[0].merchandise_revenue, totals[0].refunds),
+        (2 * 1999 + 500, 500)
+    );
 }
 
 async fn shop_data_round_trips(app: &TestApp) {
@@ -294,10 +458,25 @@ async fn shop_data_round_trips(app: &TestApp) {
         {"id": "p2", "title": "Kanne ☕", "currency": "EUR", "price": 3999}
     ]);
     let (status, body) = app.post("/v1/products", &app.secret, &products).await;
-    assert_eq!((status, body["written"].as_u64()), (StatusCode::OK, Some(2)), "{body}");
-    let r = app.http.put(app.url("/v1/products/p2")).bearer_auth(&app.secret).json(&json!({"title": "Kanne", "currency": "EUR", "price": 3499})).send().await.unwrap();
+    assert_eq!(
+        (status, body["written"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{body}"
+    );
+    let r = app
+        .http
+        .put(app.url("/v1/products/p2"))
+        .bearer_auth(&app.secret)
+        .json(&json!({"title": "Kanne", "currency": "EUR", "price": 3499}))
+        .send()
+        .await
+        .unwrap();
     let (status, p2) = read(r).await;
-    assert_eq!((status, p2["price"].as_i64()), (StatusCode::OK, Some(3499)), "{p2}");
+    assert_eq!(
+        (status, p2["price"].as_i64()),
+        (StatusCode::OK, Some(3499)),
+        "{p2}"
+    );
     let (_, page) = app.get("/v1/products?limit=1").await;
     assert_eq!(page[0]["id"], "p1");
     let (_, page) = app.get("/v1/products?after=p1").await;
@@ -311,7 +490,11 @@ async fn shop_data_round_trips(app: &TestApp) {
         .await
         .unwrap();
     let (status, c1) = read(r).await;
-    assert_eq!((status, c1["customer_type"].as_str()), (StatusCode::OK, Some("business")), "{c1}");
+    assert_eq!(
+        (status, c1["customer_type"].as_str()),
+        (StatusCode::OK, Some("business")),
+        "{c1}"
+    );
 }
 
 async fn operations_endpoints_answer(app: &TestApp) {
@@ -319,13 +502,42 @@ async fn operations_endpoints_answer(app: &TestApp) {
     assert_eq!(r.status(), StatusCode::OK);
     let r = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    app.post("/v1/track", &app.write, &json!({"anonymousId": "m", "event": "x"})).await;
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("embudo_ingest_inserted_total 1"), "{metrics}");
+    app.post(
+        "/v1/track",
+        &app.write,
+        &json!({"anonymousId": "m", "event": "x"}),
+    )
+    .await;
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("embudo_ingest_inserted_total 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("route=\"/v1/track\""), "{metrics}");
-    let spec: Value = app.http.get(app.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: Value = app
+        .http
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/v1/track", "/v1/batch", "/v1/orders/{id}/status", "/v1/customers/{id}"] {
+    for path in [
+        "/v1/track",
+        "/v1/batch",
+        "/v1/orders/{id}/status",
+        "/v1/customers/{id}",
+    ] {
         assert!(spec["paths"].get(path).is_some(), "{path} is documented");
     }
 }

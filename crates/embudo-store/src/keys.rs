@@ -63,7 +63,10 @@ pub struct NewKey {
 
 impl std::fmt::Debug for NewKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewKey").field("key", &self.key).field("secret", &"<hidden>").finish()
+        f.debug_struct("NewKey")
+            .field("key", &self.key)
+            .field("secret", &"<hidden>")
+            .finish()
     }
 }
 

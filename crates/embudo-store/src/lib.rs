@@ -19,11 +19,15 @@ pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
 pub use keys::{hash_secret, ApiKey, KeyKind, NewKey};
-pub use model::{refunds_from_history, Applied, Backend, Counts, CurrencyTotals, Effect, Envelope, PageRequest, RefundRequest};
+pub use model::{
+    refunds_from_history, Applied, Backend, Counts, CurrencyTotals, Effect, Envelope, PageRequest,
+    RefundRequest,
+};
 
 use async_trait::async_trait;
 use embudo_core::{
-    AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product, ProductId, Refund, StatusChange, StoredEvent,
+    AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
+    ProductId, Refund, StatusChange, StoredEvent,
 };
 
 /// Everything Embudo keeps. Implementations must be safe to share between tasks; every write
@@ -57,7 +61,8 @@ pub trait Store: Send + Sync + 'static {
     async fn customer_events(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<StoredEvent>>;
 
     /// The customer an anonymous visitor is linked to, if any.
-    async fn visitor_customer(&self, anonymous_id: &AnonymousId) -> StoreResult<Option<CustomerId>>;
+    async fn visitor_customer(&self, anonymous_id: &AnonymousId)
+        -> StoreResult<Option<CustomerId>>;
 
     /// The identity merges into a customer, oldest first.
     async fn identity_merges(&self, id: &CustomerId) -> StoreResult<Vec<IdentityMerge>>;
@@ -104,7 +109,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Adds a status change to an order (an identical entry is kept once). A `refunded` change
     /// is also recorded as a refund. Returns the updated order, or `None` if it is unknown.
-    async fn add_order_status(&self, id: &OrderId, change: &StatusChange) -> StoreResult<Option<Order>>;
+    async fn add_order_status(
+        &self,
+        id: &OrderId,
+        change: &StatusChange,
+    ) -> StoreResult<Option<Order>>;
 
     /// Records refunds; one whose id is already stored is ignored. A refund naming a known
     /// order also adds a `refunded` entry to that order's history. Returns how many were new.

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use embudo_core::{
-    AnonymousId, Currency, CustomerId, CustomerPatch, MergeReason, Message, Order, OrderId, Refund, RefundId, StatusChange, StatusKind,
+    AnonymousId, Currency, CustomerId, CustomerPatch, MergeReason, Message, Order, OrderId, Refund,
+    RefundId, StatusChange, StatusKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +44,9 @@ pub enum Effect {
     },
     /// Two customers are one person: `from`'s events, orders, refunds and visitors move to
     /// `into`, `from` is marked `merged_into = into`, and later events naming `from` resolve to
-    /// `into`. Nothing is deleted.
+    /// `into`. Nothing is deleted. When `from` is not a stored customer (an `alias` whose
+    /// previous id was a visitor's), this does nothing; the ingest pipeline sends a
+    /// `LinkVisitor` for that case.
     MergeCustomers {
         /// The customer folded in.
         from: CustomerId,
@@ -144,7 +147,8 @@ pub struct CurrencyTotals {
 }
 
 /// The refunds implied by an order's `refunded` history entries, with deterministic ids
-/// (`{order}/refund/{time}/{amount}`) so that upserting the same order again adds none.
+/// (`{order}/refund/{time in microseconds}/{amount}`) so that upserting the same order again
+/// adds none.
 /// Entries without an amount refund the order's whole total.
 pub fn refunds_from_history(order: &Order) -> Vec<Refund> {
     order
@@ -153,7 +157,7 @@ pub fn refunds_from_history(order: &Order) -> Vec<Refund> {
         .filter(|c| c.status == StatusKind::Refunded)
         .map(|c| {
             let amount = c.amount.unwrap_or_else(|| order.total());
-            let id = format!("{}/refund/{}/{}", order.id, c.at.timestamp_millis(), amount);
+            let id = format!("{}/refund/{}/{}", order.id, c.at.timestamp_micros(), amount);
             Refund {
                 id: RefundId::parse(truncate_id(id)).expect("derived refund id is valid"),
                 order_id: Some(order.id.clone()),

@@ -16,7 +16,13 @@ struct Cli {
     #[arg(long, global = true, env = "EMBUDO_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// A PostgreSQL URL (postgres://…); without it, the embedded SQLite file is used.
-    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// A TOML config file (default: embudo.toml in the data directory, if present).
     #[arg(long, global = true, env = "EMBUDO_CONFIG", value_name = "FILE")]
@@ -63,12 +69,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EMBUDO_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("EMBUDO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -88,7 +98,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = settings::Settings::resolve(cli.data_dir, cli.database_url, cli.config)?;
     match cli.command {
         Command::Serve { addr } => commands::serve::serve(&settings, addr).await,
-        Command::Demo { addr, customers, days, seed } => commands::demo::demo(&settings, addr, customers, days, seed).await,
+        Command::Demo {
+            addr,
+            customers,
+            days,
+            seed,
+        } => commands::demo::demo(&settings, addr, customers, days, seed).await,
         Command::Generate(args) => commands::generate::generate(&settings, args).await,
         Command::Import(args) => commands::import::import(&settings, args).await,
         Command::Keys { command } => commands::keys::keys(&settings, command).await,

@@ -79,12 +79,19 @@ pub const SQLITE_FILE: &str = "embudo.db";
 
 impl Settings {
     /// Resolves settings from flags/environment (already merged by clap) and the config file.
-    pub fn resolve(data_dir: Option<PathBuf>, database_url: Option<String>, config: Option<PathBuf>) -> anyhow::Result<Self> {
+    pub fn resolve(
+        data_dir: Option<PathBuf>,
+        database_url: Option<String>,
+        config: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
         let default_dir = PathBuf::from("./embudo-data");
         let file = match &config {
             Some(path) => read_file(path)?,
             None => {
-                let implicit = data_dir.clone().unwrap_or_else(|| default_dir.clone()).join("embudo.toml");
+                let implicit = data_dir
+                    .clone()
+                    .unwrap_or_else(|| default_dir.clone())
+                    .join("embudo.toml");
                 if implicit.exists() {
                     read_file(&implicit)?
                 } else {
@@ -104,7 +111,8 @@ impl Settings {
             None => StoreLocation::Sqlite(data_dir.join(SQLITE_FILE)),
         };
         let default_currency = match file.default_currency {
-            Some(code) => Currency::parse(&code).map_err(|e| anyhow::anyhow!("default_currency in the config file: {e}"))?,
+            Some(code) => Currency::parse(&code)
+                .map_err(|e| anyhow::anyhow!("default_currency in the config file: {e}"))?,
             None => Currency::USD,
         };
         let max_message_bytes = file.max_message_bytes.unwrap_or(32 * 1024);
@@ -112,12 +120,20 @@ impl Settings {
         if max_message_bytes < 32 * 1024 || max_batch_bytes < 500 * 1024 {
             bail!("max_message_bytes and max_batch_bytes may only be raised above Segment's limits (32 KiB, 500 KiB)");
         }
-        Ok(Self { data_dir, store, addr: file.addr, default_currency, max_message_bytes, max_batch_bytes })
+        Ok(Self {
+            data_dir,
+            store,
+            addr: file.addr,
+            default_currency,
+            max_message_bytes,
+            max_batch_bytes,
+        })
     }
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading the config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("in the config file {}", path.display()))
 }
 
@@ -130,14 +146,27 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("embudo-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("embudo.toml");
-        std::fs::write(&file, "data_dir = \"/from/file\"\naddr = \"127.0.0.1:9999\"\ndefault_currency = \"eur\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\naddr = \"127.0.0.1:9999\"\ndefault_currency = \"eur\"\n",
+        )
+        .unwrap();
         let s = Settings::resolve(None, None, Some(file.clone())).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/from/file"));
         assert_eq!(s.default_currency, Currency::EUR);
-        assert!(matches!(s.store, StoreLocation::Sqlite(ref p) if p == Path::new("/from/file/embudo.db")));
-        let s = Settings::resolve(Some("/flag".into()), Some("postgres://u:secret@h/db".into()), Some(file.clone())).unwrap();
+        assert!(
+            matches!(s.store, StoreLocation::Sqlite(ref p) if p == Path::new("/from/file/embudo.db"))
+        );
+        let s = Settings::resolve(
+            Some("/flag".into()),
+            Some("postgres://u:secret@h/db".into()),
+            Some(file.clone()),
+        )
+        .unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/flag"));
-        let StoreLocation::Postgres(url) = &s.store else { panic!() };
+        let StoreLocation::Postgres(url) = &s.store else {
+            panic!()
+        };
         assert!(!format!("{url:?}").contains("secret"));
         assert!(Settings::resolve(None, Some("mysql://x".into()), None).is_err());
         std::fs::write(&file, "nonsense = 1\n").unwrap();

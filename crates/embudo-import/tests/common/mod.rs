@@ -15,7 +15,11 @@ pub fn shared(relative: &str) -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
         .join(relative);
-    assert!(path.exists(), "the test data set {} is missing (../shared/data beside the repository)", path.display());
+    assert!(
+        path.exists(),
+        "the test data set {} is missing (../shared/data beside the repository)",
+        path.display()
+    );
     Some(path)
 }
 
@@ -174,4 +178,3 @@ pub async fn generic_csv(store: &dyn Store) {
     run(store, Format::OrdersCsv, &[orders]).await;
     assert_eq!(store.counts().await.unwrap(), counts);
 }
-

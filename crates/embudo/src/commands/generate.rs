@@ -51,13 +51,21 @@ pub async fn generate(settings: &Settings, args: GenerateArgs) -> anyhow::Result
         done.events,
         done.status_changes,
         started.elapsed().as_secs_f64(),
-        if done.rejected > 0 { format!(" ({} messages refused)", done.rejected) } else { String::new() }
+        if done.rejected > 0 {
+            format!(" ({} messages refused)", done.rejected)
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
 
 /// Writes a generated shop into `store`.
-pub async fn fill(store: Arc<dyn Store>, settings: &Settings, args: &GenerateArgs) -> anyhow::Result<Generated> {
+pub async fn fill(
+    store: Arc<dyn Store>,
+    settings: &Settings,
+    args: &GenerateArgs,
+) -> anyhow::Result<Generated> {
     let spec = ShopSpec {
         customers: args.customers,
         days: args.days,
@@ -66,10 +74,18 @@ pub async fn fill(store: Arc<dyn Store>, settings: &Settings, args: &GenerateArg
         currency: settings.default_currency,
     };
     let generator = Generator::new(spec);
-    store.upsert_products(generator.catalog()).await.context("writing the catalog")?;
-    let mut done = Generated { products: generator.catalog().len(), ..Generated::default() };
+    store
+        .upsert_products(generator.catalog())
+        .await
+        .context("writing the catalog")?;
+    let mut done = Generated {
+        products: generator.catalog().len(),
+        ..Generated::default()
+    };
     let bar = super::progress_bar(generator.estimated_events(), "events");
-    let effects = EffectsConfig { default_currency: settings.default_currency };
+    let effects = EffectsConfig {
+        default_currency: settings.default_currency,
+    };
 
     // Generation and parsing run on a blocking thread while the store writes the previous
     // chunk, so both cores work.
@@ -80,7 +96,9 @@ pub async fn fill(store: Arc<dyn Store>, settings: &Settings, args: &GenerateArg
             let mut envelopes = Vec::with_capacity(day.messages.len());
             let mut rejected = 0u64;
             for value in day.messages {
-                match parse_json_message(value, None, received_at).and_then(|m| envelope(m, &effects)) {
+                match parse_json_message(value, None, received_at)
+                    .and_then(|m| envelope(m, &effects))
+                {
                     Ok(e) => envelopes.push(e),
                     Err(err) => {
                         rejected += 1;
@@ -88,7 +106,14 @@ pub async fn fill(store: Arc<dyn Store>, settings: &Settings, args: &GenerateArg
                     }
                 }
             }
-            if tx.blocking_send(Chunk { envelopes, rejected, status_changes: day.status_changes }).is_err() {
+            if tx
+                .blocking_send(Chunk {
+                    envelopes,
+                    rejected,
+                    status_changes: day.status_changes,
+                })
+                .is_err()
+            {
                 return;
             }
         }
@@ -99,12 +124,18 @@ pub async fn fill(store: Arc<dyn Store>, settings: &Settings, args: &GenerateArg
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(5_000));
             let part = std::mem::replace(&mut rest, tail);
-            let applied = store.apply(part).await.context("storing generated events")?;
+            let applied = store
+                .apply(part)
+                .await
+                .context("storing generated events")?;
             done.events += applied.len() as u64;
             bar.inc(applied.len() as u64);
         }
         for (order_id, change) in &chunk.status_changes {
-            store.add_order_status(order_id, change).await.context("storing order status changes")?;
+            store
+                .add_order_status(order_id, change)
+                .await
+                .context("storing order status changes")?;
             done.status_changes += 1;
         }
     }

@@ -29,7 +29,12 @@ pub struct ImportArgs {
 }
 
 fn parse_format(text: &str) -> Result<Format, String> {
-    text.parse().map_err(|_| format!("unknown format `{text}`; one of: {}", Format::names().join(", ")))
+    text.parse().map_err(|_| {
+        format!(
+            "unknown format `{text}`; one of: {}",
+            Format::names().join(", ")
+        )
+    })
 }
 
 struct Bar(ProgressBar);
@@ -48,13 +53,20 @@ impl Progress for Bar {
 
 /// Runs `embudo import`.
 pub async fn import(settings: &Settings, args: ImportArgs) -> anyhow::Result<()> {
-    let timezone: chrono_tz::Tz = args.timezone.parse().map_err(|_| anyhow::anyhow!("--timezone: `{}` is not an IANA time zone", args.timezone))?;
+    let timezone: chrono_tz::Tz = args
+        .timezone
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--timezone: `{}` is not an IANA time zone", args.timezone))?;
     let currency = args
         .currency
         .as_deref()
         .map(|c| embudo_core::Currency::parse(c).map_err(|e| anyhow::anyhow!("--currency: {e}")))
         .transpose()?;
-    let options = ImportOptions { timezone, currency, ..ImportOptions::default() };
+    let options = ImportOptions {
+        timezone,
+        currency,
+        ..ImportOptions::default()
+    };
     let store = super::open_store(settings).await?;
     let bar = Bar(super::progress_bar(0, "importing"));
     bar.0.set_style(

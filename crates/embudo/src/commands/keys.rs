@@ -33,17 +33,39 @@ pub async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<(
     match command {
         KeysCommand::Create { kind, name } => {
             let kind = KeyKind::parse(&kind).expect("clap checked the value");
-            let name = if name.is_empty() { format!("{} key", kind.as_str()) } else { name };
+            let name = if name.is_empty() {
+                format!("{} key", kind.as_str())
+            } else {
+                name
+            };
             let new = NewKey::generate(kind, name, Utc::now());
             store.insert_key(&new.key).await?;
-            eprintln!("created {} key {} ({}); the secret is shown only now:", kind.as_str(), new.key.id, new.key.name);
+            eprintln!(
+                "created {} key {} ({}); the secret is shown only now:",
+                kind.as_str(),
+                new.key.id,
+                new.key.name
+            );
             println!("{}", new.secret);
         }
         KeysCommand::List => {
-            println!("{:<18} {:<7} {:<25} {:<25} name", "id", "kind", "created", "revoked");
+            println!(
+                "{:<18} {:<7} {:<25} {:<25} name",
+                "id", "kind", "created", "revoked"
+            );
             for key in store.keys().await? {
-                let revoked = key.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
-                println!("{:<18} {:<7} {:<25} {:<25} {}", key.id, key.kind.as_str(), key.created_at.format("%Y-%m-%dT%H:%M:%SZ"), revoked, key.name);
+                let revoked = key
+                    .revoked_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<18} {:<7} {:<25} {:<25} {}",
+                    key.id,
+                    key.kind.as_str(),
+                    key.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    revoked,
+                    key.name
+                );
             }
         }
         KeysCommand::Revoke { id } => {

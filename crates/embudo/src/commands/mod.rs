@@ -17,13 +17,17 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     match &settings.store {
         StoreLocation::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the data directory {}", dir.display()))?;
             }
-            let store = embudo_store_sqlite::SqliteStore::open(path).with_context(|| format!("opening the SQLite store {}", path.display()))?;
+            let store = embudo_store_sqlite::SqliteStore::open(path)
+                .with_context(|| format!("opening the SQLite store {}", path.display()))?;
             Ok(Arc::new(store))
         }
         StoreLocation::Postgres(url) => {
-            let store = embudo_store_postgres::PgStore::connect(url.expose()).await.with_context(|| format!("connecting to PostgreSQL at {url:?}"))?;
+            let store = embudo_store_postgres::PgStore::connect(url.expose())
+                .await
+                .with_context(|| format!("connecting to PostgreSQL at {url:?}"))?;
             Ok(Arc::new(store))
         }
     }

@@ -33,14 +33,30 @@ async fn acknowledged_messages_survive_sigkill(backend: Backend) {
 
     let mut clients = Vec::new();
     for client in 0..CLIENTS {
-        let (http, url, key, acked, acked_count) = (http.clone(), url.clone(), key.clone(), acked.clone(), acked_count.clone());
+        let (http, url, key, acked, acked_count) = (
+            http.clone(),
+            url.clone(),
+            key.clone(),
+            acked.clone(),
+            acked_count.clone(),
+        );
         clients.push(tokio::spawn(async move {
             for n in 0.. {
-                let Ok(response) = http.post(&url).bearer_auth(&key).json(&batch_body(client, n)).send().await else { return };
+                let Ok(response) = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&batch_body(client, n))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
                 if !response.status().is_success() {
                     return;
                 }
-                let Ok(body) = response.json::<Value>().await else { return };
+                let Ok(body) = response.json::<Value>().await else {
+                    return;
+                };
                 assert_eq!(body["accepted"], BATCH, "{body}");
                 acked.lock().unwrap().push((client, n));
                 acked_count.fetch_add(BATCH, Ordering::SeqCst);
@@ -65,8 +81,20 @@ async fn acknowledged_messages_survive_sigkill(backend: Backend) {
     let url = format!("{}/v1/batch", server.url);
     let mut duplicates = 0;
     for (client, n) in &acked {
-        let body: Value = http.post(&url).bearer_auth(&key).json(&batch_body(*client, *n)).send().await.unwrap().json().await.unwrap();
-        assert_eq!(body["accepted"], 0, "an acknowledged message was lost: {body}");
+        let body: Value = http
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&batch_body(*client, *n))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            body["accepted"], 0,
+            "an acknowledged message was lost: {body}"
+        );
         duplicates += body["duplicates"].as_u64().unwrap() as usize;
     }
     assert_eq!(duplicates, acked.len() * BATCH);
@@ -75,8 +103,13 @@ async fn acknowledged_messages_survive_sigkill(backend: Backend) {
     // None twice: the store holds each message id once.
     if site.database_url.is_none() {
         let db = rusqlite::Connection::open(site.sqlite_file()).unwrap();
-        let (rows, distinct): (i64, i64) =
-            db.query_row("SELECT count(*), count(DISTINCT message_id) FROM events", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let (rows, distinct): (i64, i64) = db
+            .query_row(
+                "SELECT count(*), count(DISTINCT message_id) FROM events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
         assert_eq!(rows, distinct);
         assert!(rows as usize >= acked.len() * BATCH);
     }

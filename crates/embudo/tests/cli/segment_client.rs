@@ -17,7 +17,12 @@ async fn delivers_a_visit_that_joins_the_profile(backend: Backend) {
     let secret = site.create_key("secret");
     let server = site.serve();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/segment_client.py");
-    let output = Command::new(python()).arg(script).arg(&server.url).arg(&write).output().unwrap();
+    let output = Command::new(python())
+        .arg(script)
+        .arg(&server.url)
+        .arg(&write)
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "the Segment client failed: {}{}",
@@ -40,7 +45,12 @@ async fn delivers_a_visit_that_joins_the_profile(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["kind"].as_str().unwrap(), e["event"].as_str().unwrap_or("")))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["event"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(
         events,
@@ -61,7 +71,10 @@ async fn delivers_a_visit_that_joins_the_profile(backend: Backend) {
     let page = profile["recent_events"].as_array().unwrap().last().unwrap();
     assert_eq!(page["context"]["attribution"]["source"], "newsletter");
     let order = &profile["orders"][0];
-    assert_eq!((order["id"].as_str(), order["currency"].as_str()), (Some("py-order-1"), Some("EUR")));
+    assert_eq!(
+        (order["id"].as_str(), order["currency"].as_str()),
+        (Some("py-order-1"), Some("EUR"))
+    );
     assert_eq!(order["lines"][0]["unit_price"], 2499);
     assert_eq!(order["shipping"], 490);
     server.stop();

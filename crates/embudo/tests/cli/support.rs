@@ -26,13 +26,20 @@ impl Site {
             Backend::Sqlite => (None, None),
             Backend::Postgres(url, guard) => (Some(url), Some(guard)),
         };
-        Self { dir: tempfile::tempdir().unwrap(), database_url, _guard: guard }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            database_url,
+            _guard: guard,
+        }
     }
 
     pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_embudo"));
         command.arg("--data-dir").arg(self.dir.path());
-        command.env_remove("DATABASE_URL").env_remove("EMBUDO_CONFIG").env("EMBUDO_LOG", "warn");
+        command
+            .env_remove("DATABASE_URL")
+            .env_remove("EMBUDO_CONFIG")
+            .env("EMBUDO_LOG", "warn");
         if let Some(url) = &self.database_url {
             command.env("DATABASE_URL", url);
         }
@@ -41,8 +48,16 @@ impl Site {
 
     /// `embudo keys create --kind KIND`, returning the secret.
     pub fn create_key(&self, kind: &str) -> String {
-        let output = self.command().args(["keys", "create", "--kind", kind]).output().unwrap();
-        assert!(output.status.success(), "keys create failed: {}", String::from_utf8_lossy(&output.stderr));
+        let output = self
+            .command()
+            .args(["keys", "create", "--kind", kind])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "keys create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     }
 
@@ -53,7 +68,13 @@ impl Site {
 
     /// Spawns `args` and reads stdout until a line containing `marker` followed by a URL.
     pub fn spawn_until_url(&self, args: &[&str], marker: &str) -> Server {
-        let mut child = self.command().args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = self
+            .command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut seen = Vec::new();
@@ -64,13 +85,21 @@ impl Site {
             };
             let line = line.unwrap();
             if let Some(at) = line.find(marker) {
-                break line[at + marker.len()..].split_whitespace().next().unwrap().to_string();
+                break line[at + marker.len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_string();
             }
             seen.push(line);
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-        Server { child: Some(child), url, rest: Some(rest) }
+        Server {
+            child: Some(child),
+            url,
+            rest: Some(rest),
+        }
     }
 
     pub fn sqlite_file(&self) -> PathBuf {
@@ -96,7 +125,10 @@ impl Server {
     /// SIGTERM, then waits for a clean exit; returns what it printed after the URL.
     pub fn stop(mut self) -> Vec<String> {
         let mut child = self.child.take().unwrap();
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let exit = child.wait().unwrap();
         assert!(exit.success(), "embudo exited with {exit}");
@@ -124,7 +156,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(started.elapsed() < limit, "condition not met within {limit:?}");
+        assert!(
+            started.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -134,6 +169,9 @@ pub async fn postgres() -> Backend {
     let (store, guard) = embudo_store_postgres::testing::fresh().await;
     drop(store);
     let server = std::env::var(embudo_store_postgres::testing::URL_VAR).unwrap();
-    let base = server.rsplit_once('/').map(|(base, _)| base).unwrap_or(&server);
+    let base = server
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&server);
     Backend::Postgres(format!("{base}/{}", guard.database()), Box::new(guard))
 }
