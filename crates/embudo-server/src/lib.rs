@@ -131,19 +131,41 @@ pub fn router(state: Arc<AppState>) -> Router {
         ]);
     let limit = || DefaultBodyLimit::max(message_limit);
     let tracking = Router::new()
-        .route("/v1/track", post(tracking::track).layer(limit()))
-        .route("/v1/identify", post(tracking::identify).layer(limit()))
-        .route("/v1/page", post(tracking::page).layer(limit()))
-        .route("/v1/screen", post(tracking::screen).layer(limit()))
-        .route("/v1/alias", post(tracking::alias).layer(limit()))
-        .route("/v1/group", post(tracking::group).layer(limit()))
+        .route(
+            "/v1/track",
+            post(tracking::track).options(preflight).layer(limit()),
+        )
+        .route(
+            "/v1/identify",
+            post(tracking::identify).options(preflight).layer(limit()),
+        )
+        .route(
+            "/v1/page",
+            post(tracking::page).options(preflight).layer(limit()),
+        )
+        .route(
+            "/v1/screen",
+            post(tracking::screen).options(preflight).layer(limit()),
+        )
+        .route(
+            "/v1/alias",
+            post(tracking::alias).options(preflight).layer(limit()),
+        )
+        .route(
+            "/v1/group",
+            post(tracking::group).options(preflight).layer(limit()),
+        )
         .route(
             "/v1/batch",
-            post(tracking::batch).layer(DefaultBodyLimit::max(batch_limit)),
+            post(tracking::batch)
+                .options(preflight)
+                .layer(DefaultBodyLimit::max(batch_limit)),
         )
         .route(
             "/v1/import",
-            post(tracking::batch).layer(DefaultBodyLimit::max(batch_limit)),
+            post(tracking::batch)
+                .options(preflight)
+                .layer(DefaultBodyLimit::max(batch_limit)),
         )
         .layer(cors);
     let shop = Router::new()
@@ -216,6 +238,12 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         .latency
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// CORS preflights of the tracking routes; the CORS layer answers them before this runs, but
+/// the route must accept `OPTIONS` for the request to reach the layer.
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 async fn not_found() -> ApiError {

@@ -142,7 +142,42 @@ on_both_backends!(
     an_order_from_events_and_from_the_api_is_one_order,
     shop_data_round_trips,
     operations_endpoints_answer,
+    browsers_may_track_from_any_origin,
 );
+
+async fn browsers_may_track_from_any_origin(app: &TestApp) {
+    for path in ["/v1/track", "/v1/batch"] {
+        let preflight = app
+            .http
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success(), "{}", preflight.status());
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+        let allowed = preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(allowed.contains("authorization"), "{allowed}");
+    }
+    // Shop data is not for browsers: no CORS headers there.
+    let r = app
+        .http
+        .get(app.url("/v1/orders"))
+        .bearer_auth(&app.secret)
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
 
 async fn keys_are_checked_and_scoped(app: &TestApp) {
     let event = json!({"anonymousId": "a1", "event": "Product Viewed"});
