@@ -1,0 +1,123 @@
+//! A store that takes tracking batches without writing them: the experiment that shows what
+//! the server costs without its database (HTTP, keys, parsing, effects, group commit).
+//!
+//! `apply` counts the envelopes and answers "inserted" for each; `counts` reports that count
+//! as `events`, so the benchmark's check still compares acknowledged with "stored". Every
+//! other call goes to the real store underneath (the key lookup, for one).
+
+use async_trait::async_trait;
+use embudo_core::{
+    AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
+    ProductId, Refund, StatusChange, StoredEvent,
+};
+use embudo_store::{
+    ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreResult,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// See the module documentation.
+pub struct NullApply {
+    inner: Arc<dyn Store>,
+    applied: AtomicU64,
+}
+
+impl NullApply {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            applied: AtomicU64::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for NullApply {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+    async fn apply(&self, batch: Vec<Envelope>) -> StoreResult<Vec<Applied>> {
+        self.applied
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(vec![Applied::Inserted; batch.len()])
+    }
+    async fn customer_events(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        self.inner.customer_events(id, limit).await
+    }
+    async fn visitor_customer(
+        &self,
+        anonymous_id: &AnonymousId,
+    ) -> StoreResult<Option<CustomerId>> {
+        self.inner.visitor_customer(anonymous_id).await
+    }
+    async fn identity_merges(&self, id: &CustomerId) -> StoreResult<Vec<IdentityMerge>> {
+        self.inner.identity_merges(id).await
+    }
+    async fn upsert_products(&self, products: &[Product]) -> StoreResult<u64> {
+        self.inner.upsert_products(products).await
+    }
+    async fn product(&self, id: &ProductId) -> StoreResult<Option<Product>> {
+        self.inner.product(id).await
+    }
+    async fn products(&self, page: &PageRequest) -> StoreResult<Vec<Product>> {
+        self.inner.products(page).await
+    }
+    async fn upsert_customers(&self, patches: &[CustomerPatch]) -> StoreResult<u64> {
+        self.inner.upsert_customers(patches).await
+    }
+    async fn customer(&self, id: &CustomerId) -> StoreResult<Option<Customer>> {
+        self.inner.customer(id).await
+    }
+    async fn customers(&self, page: &PageRequest) -> StoreResult<Vec<Customer>> {
+        self.inner.customers(page).await
+    }
+    async fn customer_orders(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<Order>> {
+        self.inner.customer_orders(id, limit).await
+    }
+    async fn upsert_orders(&self, orders: &[Order]) -> StoreResult<u64> {
+        self.inner.upsert_orders(orders).await
+    }
+    async fn order(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        self.inner.order(id).await
+    }
+    async fn orders(&self, page: &PageRequest) -> StoreResult<Vec<Order>> {
+        self.inner.orders(page).await
+    }
+    async fn add_order_status(
+        &self,
+        id: &OrderId,
+        change: &StatusChange,
+    ) -> StoreResult<Option<Order>> {
+        self.inner.add_order_status(id, change).await
+    }
+    async fn record_refunds(&self, refunds: &[Refund]) -> StoreResult<u64> {
+        self.inner.record_refunds(refunds).await
+    }
+    async fn order_refunds(&self, id: &OrderId) -> StoreResult<Vec<Refund>> {
+        self.inner.order_refunds(id).await
+    }
+    async fn insert_key(&self, key: &ApiKey) -> StoreResult<()> {
+        self.inner.insert_key(key).await
+    }
+    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        self.inner.key_by_hash(hash).await
+    }
+    async fn keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.inner.keys().await
+    }
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+        self.inner.revoke_key(id).await
+    }
+    async fn counts(&self) -> StoreResult<Counts> {
+        let mut counts = self.inner.counts().await?;
+        counts.events = self.applied.load(Ordering::Relaxed) as i64;
+        Ok(counts)
+    }
+    async fn totals(&self) -> StoreResult<Vec<CurrencyTotals>> {
+        self.inner.totals().await
+    }
+}
