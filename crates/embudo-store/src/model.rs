@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use embudo_core::{
     AnonymousId, Currency, CustomerId, CustomerPatch, MergeReason, Message, Order, OrderId, Refund,
-    RefundId, StatusChange, StatusKind,
+    RefundId, StatusChange, StatusKind, MAX_ID_LEN,
 };
 use serde::{Deserialize, Serialize};
 
@@ -172,17 +172,13 @@ pub fn refunds_from_history(order: &Order) -> Vec<Refund> {
 }
 
 fn truncate_id(mut id: String) -> String {
-    // Order ids are at most 255 bytes; keep derived ids within the same bound.
-    if id.len() > embudo_core_id_max() {
-        let mut cut = embudo_core_id_max();
+    // Keep derived ids within the id length bound.
+    if id.len() > MAX_ID_LEN {
+        let mut cut = MAX_ID_LEN;
         while !id.is_char_boundary(cut) {
             cut -= 1;
         }
         id.truncate(cut);
     }
     id
-}
-
-const fn embudo_core_id_max() -> usize {
-    255
 }
