@@ -440,8 +440,9 @@ pub(crate) async fn run(
 
 #[cfg(test)]
 mod tests {
-    use crate::testutil::MemStore;
+    use crate::testutil::CountingStore;
     use crate::{import, Format, ImportError, ImportOptions, Progress, Reason};
+    use embudo_store::Store;
     use std::fmt::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -490,7 +491,7 @@ mod tests {
     #[tokio::test]
     async fn distant_rows_join_their_order_and_a_second_import_changes_nothing() {
         let (_dir, path) = split_invoice_file();
-        let store = MemStore::default();
+        let store = CountingStore::new().await;
         let progress = Counted::default();
         let options = ImportOptions {
             batch_size: 500,
@@ -505,19 +506,22 @@ mod tests {
         )
         .await
         .unwrap();
-        let first = store.state.lock().unwrap().clone();
-        let order = &first.orders["1"];
+        let first = store.snapshot().await;
+        let order = first.0.iter().find(|o| o.id.as_str() == "1").unwrap();
         assert_eq!(order.lines.len(), 2, "the distant line was added");
         assert_eq!(order.placed_at.to_rfc3339(), "2010-01-01T09:00:00+00:00");
         assert_eq!(order.merchandise_total(), 150 + 600);
         assert_eq!(report.count(Reason::MergedDistantRows), 1);
-        assert_eq!(report.imported.orders as usize, first.orders.len());
+        assert_eq!(report.imported.orders as usize, first.0.len());
         assert_eq!(
             report.imported.order_lines,
             crate::group::WINDOW + 2_000 + 2
         );
         assert_eq!(report.imported.refunds, 1);
-        assert!(first.order_calls > 5, "orders went in batches");
+        assert!(
+            store.order_calls.load(Ordering::SeqCst) > 5,
+            "orders went in batches"
+        );
         assert_eq!(
             progress.seen.load(Ordering::SeqCst),
             progress.total.load(Ordering::SeqCst)
@@ -533,10 +537,14 @@ mod tests {
         )
         .await
         .unwrap();
-        let second = store.state.lock().unwrap().clone();
-        assert_eq!(second.orders, first.orders);
-        assert_eq!(second.refunds, first.refunds);
-        assert_eq!(second.products, first.products);
+        let second = store.snapshot().await;
+        assert_eq!(second.0, first.0, "orders");
+        assert_eq!(
+            (second.2.refunds, &second.3),
+            (first.2.refunds, &first.3),
+            "refunds and totals"
+        );
+        assert_eq!(second.1, first.1, "products");
         assert_eq!(again.imported.refunds_already_stored, 1);
         assert_eq!(again.imported.orders, report.imported.orders);
     }
@@ -544,8 +552,8 @@ mod tests {
     #[tokio::test]
     async fn a_store_error_stops_the_import() {
         let (_dir, path) = split_invoice_file();
-        let store = MemStore::default();
-        store.state.lock().unwrap().fail_orders = true;
+        let store = CountingStore::new().await;
+        store.fail_orders.store(true, Ordering::SeqCst);
         let progress = Counted::default();
         let options = ImportOptions {
             batch_size: 100,
@@ -569,7 +577,7 @@ mod tests {
         .unwrap();
         let bad = dir.path().join("bad.csv");
         std::fs::write(&bad, "what,is,this\n").unwrap();
-        let store = MemStore::default();
+        let store = CountingStore::new().await;
         let options = ImportOptions::default();
         let err = import(
             &store,
@@ -581,7 +589,7 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(err, ImportError::UnknownLayout { .. }), "{err}");
-        assert!(store.state.lock().unwrap().orders.is_empty());
+        assert_eq!(store.counts().await.unwrap().orders, 0);
         let missing = dir.path().join("missing.csv");
         let err = import(
             &store,

@@ -2,8 +2,16 @@
 
 use crate::pipeline::{parse_to_vec, Msg};
 use crate::{Format, ImportError, ImportOptions, ImportReport};
+use embudo_core::{
+    AnonymousId, Customer, CustomerId, IdentityMerge, OrderId, ProductId, StatusChange, StoredEvent,
+};
 use embudo_core::{CustomerPatch, Order, Product, Refund};
+use embudo_store::{
+    ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
+    StoreResult,
+};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// What a parser sent, by kind.
 #[derive(Debug)]
@@ -73,142 +81,148 @@ pub(crate) fn parse_str(
     parse_files(format, &[("input.csv", content)], options)
 }
 
-/// A store in memory with just enough behaviour for the pipeline: upserts by id, refunds
-/// deduplicated by id, and a switch to make order writes fail.
-#[derive(Default)]
-pub(crate) struct MemStore {
-    pub state: std::sync::Mutex<MemState>,
+/// A real SQLite store (in a temporary directory) behind a thin wrapper that counts order
+/// writes and can be switched to fail them, so that tests can see batching and error handling.
+pub(crate) struct CountingStore {
+    inner: std::sync::Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    /// Calls to `upsert_orders`.
+    pub order_calls: AtomicUsize,
+    /// When set, `upsert_orders` fails as an unavailable database would.
+    pub fail_orders: AtomicBool,
 }
 
-/// What a [`MemStore`] holds.
-#[derive(Default, Clone, PartialEq, Debug)]
-pub(crate) struct MemState {
-    pub products: std::collections::BTreeMap<String, Product>,
-    pub customers: std::collections::BTreeMap<String, Vec<CustomerPatch>>,
-    pub orders: std::collections::BTreeMap<String, Order>,
-    pub refunds: std::collections::BTreeMap<String, Refund>,
-    pub order_calls: usize,
-    pub fail_orders: bool,
+impl CountingStore {
+    pub(crate) async fn new() -> Self {
+        let (inner, dir) = embudo_store_sqlite::testing::fresh().await;
+        Self {
+            inner,
+            _dir: dir,
+            order_calls: AtomicUsize::new(0),
+            fail_orders: AtomicBool::new(false),
+        }
+    }
+
+    /// Every stored order and product (without its write time), by id, plus counts and totals.
+    pub(crate) async fn snapshot(&self) -> (Vec<Order>, Vec<Product>, Counts, Vec<CurrencyTotals>) {
+        let mut orders = Vec::new();
+        let mut page = PageRequest {
+            after: None,
+            limit: Some(1000),
+        };
+        loop {
+            let got = self.inner.orders(&page).await.unwrap();
+            let Some(last) = got.last() else { break };
+            page.after = Some(last.id.to_string());
+            orders.extend(got);
+        }
+        let mut products = Vec::new();
+        let mut page = PageRequest {
+            after: None,
+            limit: Some(1000),
+        };
+        loop {
+            let got = self.inner.products(&page).await.unwrap();
+            let Some(last) = got.last() else { break };
+            page.after = Some(last.id.to_string());
+            // `updated_at` is the store's write time, which a re-import moves on purpose.
+            products.extend(got.into_iter().map(|p| Product {
+                updated_at: None,
+                ..p
+            }));
+        }
+        (
+            orders,
+            products,
+            self.inner.counts().await.unwrap(),
+            self.inner.totals().await.unwrap(),
+        )
+    }
 }
 
-mod mem {
-    use super::*;
-    use embudo_core::{
-        AnonymousId, Customer, CustomerId, IdentityMerge, OrderId, ProductId, StatusChange,
-        StoredEvent,
-    };
-    use embudo_store::{
-        ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
-        StoreResult,
-    };
-
-    #[async_trait::async_trait]
-    impl Store for MemStore {
-        fn backend(&self) -> Backend {
-            Backend::Sqlite
+#[async_trait::async_trait]
+impl Store for CountingStore {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+    async fn apply(&self, batch: Vec<Envelope>) -> StoreResult<Vec<Applied>> {
+        self.inner.apply(batch).await
+    }
+    async fn customer_events(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        self.inner.customer_events(id, limit).await
+    }
+    async fn visitor_customer(&self, id: &AnonymousId) -> StoreResult<Option<CustomerId>> {
+        self.inner.visitor_customer(id).await
+    }
+    async fn identity_merges(&self, id: &CustomerId) -> StoreResult<Vec<IdentityMerge>> {
+        self.inner.identity_merges(id).await
+    }
+    async fn upsert_products(&self, products: &[Product]) -> StoreResult<u64> {
+        self.inner.upsert_products(products).await
+    }
+    async fn product(&self, id: &ProductId) -> StoreResult<Option<Product>> {
+        self.inner.product(id).await
+    }
+    async fn products(&self, page: &PageRequest) -> StoreResult<Vec<Product>> {
+        self.inner.products(page).await
+    }
+    async fn upsert_customers(&self, patches: &[CustomerPatch]) -> StoreResult<u64> {
+        self.inner.upsert_customers(patches).await
+    }
+    async fn customer(&self, id: &CustomerId) -> StoreResult<Option<Customer>> {
+        self.inner.customer(id).await
+    }
+    async fn customers(&self, page: &PageRequest) -> StoreResult<Vec<Customer>> {
+        self.inner.customers(page).await
+    }
+    async fn customer_orders(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<Order>> {
+        self.inner.customer_orders(id, limit).await
+    }
+    async fn upsert_orders(&self, orders: &[Order]) -> StoreResult<u64> {
+        if self.fail_orders.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("switched off".into()));
         }
-        async fn ping(&self) -> StoreResult<()> {
-            Ok(())
-        }
-        async fn apply(&self, _: Vec<Envelope>) -> StoreResult<Vec<Applied>> {
-            unimplemented!()
-        }
-        async fn customer_events(&self, _: &CustomerId, _: u32) -> StoreResult<Vec<StoredEvent>> {
-            unimplemented!()
-        }
-        async fn visitor_customer(&self, _: &AnonymousId) -> StoreResult<Option<CustomerId>> {
-            unimplemented!()
-        }
-        async fn identity_merges(&self, _: &CustomerId) -> StoreResult<Vec<IdentityMerge>> {
-            unimplemented!()
-        }
-        async fn upsert_products(&self, products: &[Product]) -> StoreResult<u64> {
-            let mut s = self.state.lock().unwrap();
-            for p in products {
-                s.products.insert(p.id.to_string(), p.clone());
-            }
-            Ok(products.len() as u64)
-        }
-        async fn product(&self, _: &ProductId) -> StoreResult<Option<Product>> {
-            unimplemented!()
-        }
-        async fn products(&self, _: &PageRequest) -> StoreResult<Vec<Product>> {
-            unimplemented!()
-        }
-        async fn upsert_customers(&self, patches: &[CustomerPatch]) -> StoreResult<u64> {
-            let mut s = self.state.lock().unwrap();
-            for p in patches {
-                s.customers
-                    .entry(p.id.to_string())
-                    .or_default()
-                    .push(p.clone());
-            }
-            Ok(patches.len() as u64)
-        }
-        async fn customer(&self, _: &CustomerId) -> StoreResult<Option<Customer>> {
-            unimplemented!()
-        }
-        async fn customers(&self, _: &PageRequest) -> StoreResult<Vec<Customer>> {
-            unimplemented!()
-        }
-        async fn customer_orders(&self, _: &CustomerId, _: u32) -> StoreResult<Vec<Order>> {
-            unimplemented!()
-        }
-        async fn upsert_orders(&self, orders: &[Order]) -> StoreResult<u64> {
-            let mut s = self.state.lock().unwrap();
-            if s.fail_orders {
-                return Err(StoreError::Unavailable("switched off".into()));
-            }
-            s.order_calls += 1;
-            for o in orders {
-                s.orders.insert(o.id.to_string(), o.clone());
-            }
-            Ok(orders.len() as u64)
-        }
-        async fn order(&self, id: &OrderId) -> StoreResult<Option<Order>> {
-            Ok(self.state.lock().unwrap().orders.get(id.as_str()).cloned())
-        }
-        async fn orders(&self, _: &PageRequest) -> StoreResult<Vec<Order>> {
-            unimplemented!()
-        }
-        async fn add_order_status(
-            &self,
-            _: &OrderId,
-            _: &StatusChange,
-        ) -> StoreResult<Option<Order>> {
-            unimplemented!()
-        }
-        async fn record_refunds(&self, refunds: &[Refund]) -> StoreResult<u64> {
-            let mut s = self.state.lock().unwrap();
-            let mut new = 0;
-            for r in refunds {
-                if !s.refunds.contains_key(r.id.as_str()) {
-                    s.refunds.insert(r.id.to_string(), r.clone());
-                    new += 1;
-                }
-            }
-            Ok(new)
-        }
-        async fn order_refunds(&self, _: &OrderId) -> StoreResult<Vec<Refund>> {
-            unimplemented!()
-        }
-        async fn insert_key(&self, _: &ApiKey) -> StoreResult<()> {
-            unimplemented!()
-        }
-        async fn key_by_hash(&self, _: &str) -> StoreResult<Option<ApiKey>> {
-            unimplemented!()
-        }
-        async fn keys(&self) -> StoreResult<Vec<ApiKey>> {
-            unimplemented!()
-        }
-        async fn revoke_key(&self, _: &str) -> StoreResult<bool> {
-            unimplemented!()
-        }
-        async fn counts(&self) -> StoreResult<Counts> {
-            unimplemented!()
-        }
-        async fn totals(&self) -> StoreResult<Vec<CurrencyTotals>> {
-            unimplemented!()
-        }
+        self.order_calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.upsert_orders(orders).await
+    }
+    async fn order(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        self.inner.order(id).await
+    }
+    async fn orders(&self, page: &PageRequest) -> StoreResult<Vec<Order>> {
+        self.inner.orders(page).await
+    }
+    async fn add_order_status(
+        &self,
+        id: &OrderId,
+        change: &StatusChange,
+    ) -> StoreResult<Option<Order>> {
+        self.inner.add_order_status(id, change).await
+    }
+    async fn record_refunds(&self, refunds: &[Refund]) -> StoreResult<u64> {
+        self.inner.record_refunds(refunds).await
+    }
+    async fn order_refunds(&self, id: &OrderId) -> StoreResult<Vec<Refund>> {
+        self.inner.order_refunds(id).await
+    }
+    async fn insert_key(&self, key: &ApiKey) -> StoreResult<()> {
+        self.inner.insert_key(key).await
+    }
+    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        self.inner.key_by_hash(hash).await
+    }
+    async fn keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.inner.keys().await
+    }
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+        self.inner.revoke_key(id).await
+    }
+    async fn counts(&self) -> StoreResult<Counts> {
+        self.inner.counts().await
+    }
+    async fn totals(&self) -> StoreResult<Vec<CurrencyTotals>> {
+        self.inner.totals().await
     }
 }
