@@ -5,8 +5,9 @@
 //! `message_id` and the other indexes of `events` are exactly the store's), then written with
 //! rusqlite directly: the store's own `INSERT … ON CONFLICT (message_id) DO NOTHING` as one
 //! prepared statement, in `BEGIN IMMEDIATE` transactions of `rows_per_transaction` rows, with
-//! the store's writer settings (WAL, `synchronous = FULL`, 64 MiB page cache, checkpoint every
-//! 16,384 pages) so that only the code path differs, not the configuration.
+//! the store's writer settings (WAL, `synchronous = FULL`, 64 MiB page cache, no checkpoints in
+//! the writer: a second connection on its own thread runs a `PASSIVE` checkpoint every 250 ms,
+//! like the store's checkpointer) so that only the code path differs, not the configuration.
 //!
 //! The rows are the ones the store writes for the generated messages: each message goes
 //! through the server's own parser (`embudo_ingest::parse_batch_body`) and its columns are
@@ -54,11 +55,10 @@ pub struct LimitSpec {
     pub page_size: Option<u32>,
     /// Indexes of `events` to drop before the loop (sizes what each costs).
     pub drop_indexes: Vec<String>,
-    /// `wal_autocheckpoint` other than the store's 16,384 pages.
-    pub checkpoint_pages: Option<u32>,
-    /// Checkpoint from a second connection on its own thread (every 250 ms) instead of in the
-    /// writer's commits: sizes what the writer's stalls on checkpoint I/O cost.
-    pub background_checkpoint: bool,
+    /// Checkpoint in the writer's commits every this many pages instead of from a second
+    /// connection on its own thread every 250 ms as the store does: sizes what the writer's
+    /// stalls on checkpoint I/O cost.
+    pub checkpoint_in_writer: Option<u32>,
 }
 
 /// What the limit run measured.
@@ -365,18 +365,14 @@ pub fn run(generator: &Generator, spec: &LimitSpec, dir: Option<&Path>) -> Resul
     let mut conn = open_writer(
         &path,
         &spec.synchronous,
-        if spec.background_checkpoint {
-            0
-        } else {
-            spec.checkpoint_pages.unwrap_or(16 * 1024)
-        },
+        spec.checkpoint_in_writer.unwrap_or(0),
     )?;
     for index in &spec.drop_indexes {
         conn.execute_batch(&format!("DROP INDEX \"{}\"", index.replace('"', "")))?;
     }
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let checkpointer = spec.background_checkpoint.then(|| {
+    let checkpointer = spec.checkpoint_in_writer.is_none().then(|| {
         let (stop, path) = (stop.clone(), path.clone());
         std::thread::spawn(move || -> Result<()> {
             let conn = rusqlite::Connection::open(&path)?;

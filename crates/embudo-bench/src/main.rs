@@ -112,6 +112,10 @@ struct BatchArgs {
     /// Answer `Store::apply` without writing (an experiment: the server without its database).
     #[arg(long)]
     null_store: bool,
+    /// Committer transactions in flight, instead of what `embudo serve` uses for the backend
+    /// (an experiment).
+    #[arg(long)]
+    writers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -125,6 +129,10 @@ struct SingleArgs {
     /// Answer `Store::apply` without writing (an experiment: the server without its database).
     #[arg(long)]
     null_store: bool,
+    /// Committer transactions in flight, instead of what `embudo serve` uses for the backend
+    /// (an experiment).
+    #[arg(long)]
+    writers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -144,12 +152,10 @@ struct LimitArgs {
     /// Drop this index of `events` first (an experiment; repeatable).
     #[arg(long = "drop-index")]
     drop_indexes: Vec<String>,
-    /// `wal_autocheckpoint` other than the store's 16,384 pages (an experiment).
+    /// Checkpoint in the writer's commits every this many pages (`wal_autocheckpoint`), as
+    /// the store did before it had a checkpointer thread (an experiment).
     #[arg(long)]
-    checkpoint_pages: Option<u32>,
-    /// Checkpoint from a background thread instead of in the writer's commits (an experiment).
-    #[arg(long)]
-    background_checkpoint: bool,
+    checkpoint_in_writer: Option<u32>,
 }
 
 impl LimitArgs {
@@ -161,8 +167,7 @@ impl LimitArgs {
             context_as_sent: false,
             page_size: None,
             drop_indexes: Vec::new(),
-            checkpoint_pages: None,
-            background_checkpoint: false,
+            checkpoint_in_writer: None,
         }
     }
 }
@@ -268,6 +273,7 @@ impl ServerOptions {
             max_batch_bytes: 8 * 1024 * 1024,
             dir: common.dir.clone(),
             null_store: false,
+            writers: None,
         }
     }
 }
@@ -282,6 +288,8 @@ struct HttpRun {
     load: LoadResult,
     stored: i64,
     commits: CommitStats,
+    /// Committer transactions that could be in flight.
+    writers: usize,
     /// Empty when the store holds exactly the acknowledged messages and nothing failed.
     problems: Vec<String>,
 }
@@ -344,7 +352,7 @@ impl HttpRun {
         );
         let c = &self.commits;
         if c.commits > 0 {
-            let writers = server::committer_config(self.backend).writers;
+            let writers = self.writers;
             println!(
                 "  committer: {} transactions of {:.0} messages on average; Store::apply running {:.0}% of the time (summed over {writers} writer(s)), {:.2} µs/message",
                 c.commits,
@@ -378,6 +386,7 @@ fn http_run(
         backend.name()
     );
     let null_store = options.null_store;
+    let writers = server::committer_config(backend, &options).writers;
     let mut running = server::start(&rt.server, backend, &options)?;
     let generator = Arc::new(Generator::new(
         common.seed,
@@ -455,6 +464,7 @@ fn http_run(
         load,
         stored: counts.events,
         commits,
+        writers,
         problems,
     })
 }
@@ -475,11 +485,8 @@ fn limit_run(common: &Common, args: &LimitArgs) -> Result<limit::LimitResult> {
     for index in &args.drop_indexes {
         variant.push_str(&format!(", without {index}"));
     }
-    if let Some(pages) = args.checkpoint_pages {
-        variant.push_str(&format!(", checkpoint every {pages} pages"));
-    }
-    if args.background_checkpoint {
-        variant.push_str(", checkpoints in a background thread");
+    if let Some(pages) = args.checkpoint_in_writer {
+        variant.push_str(&format!(", checkpoints in the writer every {pages} pages"));
     }
     eprintln!(
         "limit: bare SQLite inserts, {rows_per_transaction} rows per transaction, synchronous = {synchronous}, {:.0} s in transactions",
@@ -499,8 +506,7 @@ fn limit_run(common: &Common, args: &LimitArgs) -> Result<limit::LimitResult> {
         context_as_sent: args.context_as_sent,
         page_size: args.page_size,
         drop_indexes: args.drop_indexes.clone(),
-        checkpoint_pages: args.checkpoint_pages,
-        background_checkpoint: args.background_checkpoint,
+        checkpoint_in_writer: args.checkpoint_in_writer,
     };
     let result = limit::run(&generator, &spec, common.dir.as_deref())?;
     println!(
@@ -571,6 +577,7 @@ fn main() -> Result<()> {
                     max_batch_bytes: args.max_batch_bytes,
                     dir: common.dir.clone(),
                     null_store: args.null_store,
+                    writers: args.writers,
                 },
             )?;
             run.print();
@@ -594,6 +601,7 @@ fn main() -> Result<()> {
                     max_batch_bytes: 8 * 1024 * 1024,
                     dir: common.dir.clone(),
                     null_store: args.null_store,
+                    writers: args.writers,
                 },
             )?;
             run.print();

@@ -124,6 +124,8 @@ pub struct ServerOptions {
     pub dir: Option<PathBuf>,
     /// Put [`crate::null_store::NullApply`] in front of the store (an experiment).
     pub null_store: bool,
+    /// Committer transactions in flight, other than `embudo serve`'s (an experiment).
+    pub writers: Option<usize>,
 }
 
 /// A running server.
@@ -138,15 +140,15 @@ pub struct Running {
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
 
-/// The committer settings `embudo serve` uses for `backend`.
-pub fn committer_config(backend: Backend) -> CommitterConfig {
-    let writers = match backend {
-        Backend::Sqlite => 1,
-        Backend::Postgres => 4,
-    };
+/// The committer settings `embudo serve` uses for `backend`, unless `options` say otherwise.
+pub fn committer_config(backend: Backend, options: &ServerOptions) -> CommitterConfig {
+    let standard = CommitterConfig::for_backend(match backend {
+        Backend::Sqlite => embudo_store::Backend::Sqlite,
+        Backend::Postgres => embudo_store::Backend::Postgres,
+    });
     CommitterConfig {
-        writers,
-        ..CommitterConfig::default()
+        writers: options.writers.unwrap_or(standard.writers),
+        ..standard
     }
 }
 
@@ -174,7 +176,7 @@ pub fn start(rt: &Runtime, backend: Backend, options: &ServerOptions) -> Result<
             listener,
             fresh.store.clone(),
             config,
-            committer_config(backend),
+            committer_config(backend, options),
             async move {
                 let _ = stop.await;
             },

@@ -19,8 +19,23 @@ pub struct CommitterConfig {
     pub max_batch_messages: usize,
     /// Requests that may wait; beyond this, [`Committer::submit`] answers `Overloaded`.
     pub queue_capacity: usize,
-    /// Transactions that may run at once (1 for SQLite, which has one writer anyway).
+    /// Transactions that may be in flight at once ([`CommitterConfig::for_backend`]).
     pub writers: usize,
+}
+
+impl CommitterConfig {
+    /// The settings for a backend. SQLite has one writer, but two transactions in flight let
+    /// the store encode one group while it writes the other; PostgreSQL writes four at once.
+    pub fn for_backend(backend: embudo_store::Backend) -> Self {
+        let writers = match backend {
+            embudo_store::Backend::Sqlite => 1,
+            embudo_store::Backend::Postgres => 4,
+        };
+        Self {
+            writers,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for CommitterConfig {

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use embudo_core::{CustomerPatch, Message};
 use embudo_store::{Applied, Effect, Envelope};
 use sqlx::{PgConnection, Row};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Whether applying `batch` may change who an event belongs to (link a visitor or merge
 /// customers), which needs the apply lock in exclusive mode.
@@ -47,6 +47,46 @@ pub(crate) fn changes_identities(batch: &[Envelope]) -> bool {
             }
             Effect::UpsertCustomer(_) | Effect::OrderStatus { .. } | Effect::Refund(_) => false,
         })
+}
+
+/// Whether every identity change of `batch` is a visitor link that is already stored (the
+/// visitor linked to that very customer), so that applying it changes no one's identity.
+/// Logged-in visitors carry both ids on every message, so most batches link only visitors
+/// linked long ago. The answer holds while the caller holds the apply lock, shared or not: only
+/// exclusive holders change links.
+pub(crate) async fn links_known(conn: &mut PgConnection, batch: &[Envelope]) -> Result<bool> {
+    let mut pairs: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for effect in batch.iter().flat_map(|e| &e.effects) {
+        match effect {
+            Effect::MergeCustomers { .. } => return Ok(false),
+            Effect::LinkVisitor {
+                anonymous_id,
+                customer_id,
+                ..
+            } => {
+                pairs.insert((anonymous_id.as_str(), customer_id.as_str()));
+            }
+            Effect::UpsertOrder(order) => {
+                if let (Some(anonymous_id), Some(customer_id)) =
+                    (&order.anonymous_id, &order.customer_id)
+                {
+                    pairs.insert((anonymous_id.as_str(), customer_id.as_str()));
+                }
+            }
+            Effect::UpsertCustomer(_) | Effect::OrderStatus { .. } | Effect::Refund(_) => {}
+        }
+    }
+    let (visitors, customers): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    let known: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM identities i \
+         JOIN UNNEST($1::text[], $2::text[]) AS p (anonymous_id, customer_id) \
+         ON i.anonymous_id = p.anonymous_id AND i.customer_id = p.customer_id",
+    )
+    .bind(&visitors)
+    .bind(&customers)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(known == pairs.len() as i64)
 }
 
 /// Applies a batch inside the caller's transaction. See the module documentation.

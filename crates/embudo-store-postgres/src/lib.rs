@@ -8,7 +8,8 @@
 //!
 //! Tracking batches ([`Store::apply`]) take an advisory "apply lock": shared by batches that
 //! cannot change who an event belongs to, exclusive for batches that link visitors or merge
-//! customers. Without it, an event stored by one node while another node links its visitor
+//! customers (a batch whose links are all stored already counts as not linking: it checks
+//! under the shared lock). Without it, an event stored by one node while another node links its visitor
 //! could miss the link forever (each transaction would not see the other's uncommitted row).
 //! Most batches only take the shared lock and run side by side.
 //!
@@ -213,14 +214,26 @@ impl Store for PgStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let begin = if apply::changes_identities(&batch) {
-            BEGIN_EXCLUSIVE
-        } else {
-            BEGIN_SHARED
-        };
-        transaction!(self, begin, |conn| {
-            apply::apply(conn, &batch, Utc::now()).await?
-        })
+        if !apply::changes_identities(&batch) {
+            return transaction!(self, BEGIN_SHARED, |conn| {
+                apply::apply(conn, &batch, Utc::now()).await?
+            });
+        }
+        // Links that are stored already change nothing: try under the shared lock first, and
+        // take the exclusive one only when a link is new (or customers merge).
+        let done = transaction!(self, BEGIN_SHARED, |conn| {
+            if apply::links_known(conn, &batch).await? {
+                Some(apply::apply(conn, &batch, Utc::now()).await?)
+            } else {
+                None
+            }
+        })?;
+        match done {
+            Some(applied) => Ok(applied),
+            None => transaction!(self, BEGIN_EXCLUSIVE, |conn| {
+                apply::apply(conn, &batch, Utc::now()).await?
+            }),
+        }
     }
 
     async fn customer_events(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<StoredEvent>> {

@@ -25,6 +25,7 @@
 //! - stores an event's context without its absent fields (it reads back the same).
 #![deny(missing_docs)]
 
+mod checkpoint;
 mod codec;
 mod error;
 mod migrate;
@@ -50,10 +51,11 @@ use embudo_store::{
 use error::Result;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use write::Writer;
+use write::{EncodedEvent, Writer};
 
 /// How many statements each connection keeps prepared. The writer uses a few dozen distinct
 /// statements; evicting them would mean re-parsing SQL on the hot path.
@@ -73,7 +75,12 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// Page cache of the writer connection, in KiB; each reader gets a quarter of it.
     pub cache_kib: u32,
-    /// How many pages the write-ahead log may hold before it is copied into the database.
+    /// How often the background checkpointer copies the write-ahead log into the database
+    /// file (when something was committed since its last pass).
+    pub checkpoint_interval: Duration,
+    /// When the write-ahead log holds more pages than this after a pass (readers kept it from
+    /// being reset), the checkpointer waits for them and restarts the log so it cannot grow
+    /// without bound; it is also the size the log file is truncated back to.
     pub checkpoint_pages: u32,
 }
 
@@ -83,6 +90,7 @@ impl Default for SqliteOptions {
             readers: 4,
             busy_timeout: Duration::from_secs(5),
             cache_kib: 64 * 1024,
+            checkpoint_interval: Duration::from_millis(250),
             checkpoint_pages: 16 * 1024,
         }
     }
@@ -104,6 +112,12 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// Bounds the readers in use to `options.readers`.
     reader_permits: Arc<Semaphore>,
+    /// Commits so far, for the checkpointer to see whether there is anything to copy.
+    commits: Arc<AtomicU64>,
+    /// Dropped with the store, which stops the checkpointer thread.
+    _checkpointer: mpsc::Sender<()>,
+    /// Large batches, to be freed on a thread of their own.
+    free: mpsc::SyncSender<Box<dyn Send>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -138,6 +152,14 @@ impl SqliteStore {
             .map(|_| open_reader(path, &options))
             .collect::<Result<Vec<_>>>()
             .map_err(StoreError::from)?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let checkpointer = checkpoint::start(path, &options, Arc::clone(&commits))?;
+        let (free, garbage) = mpsc::sync_channel::<Box<dyn Send>>(2);
+        std::thread::Builder::new()
+            .name("embudo-sqlite-free".into())
+            // Ends when the store (the sender) is dropped.
+            .spawn(move || garbage.into_iter().for_each(drop))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start a thread: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
@@ -145,6 +167,9 @@ impl SqliteStore {
                 options,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
+                commits,
+                _checkpointer: checkpointer,
+                free,
             }),
         })
     }
@@ -160,23 +185,7 @@ impl SqliteStore {
         f: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
     ) -> StoreResult<T> {
         let inner = Arc::clone(&self.inner);
-        blocking(move || {
-            // A panic while holding the lock rolled its transaction back on unwind; the
-            // connection itself is still good.
-            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            // IMMEDIATE takes the write lock at BEGIN, so a transaction never fails half-way
-            // for want of it.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = {
-                let mut writer = Writer::new(&tx, Utc::now());
-                let out = f(&mut writer)?;
-                writer.finish()?;
-                out
-            };
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        blocking(move || inner.write_now(f)).await
     }
 
     /// Runs `f` in one read transaction (a consistent snapshot) on a reader connection.
@@ -214,6 +223,28 @@ impl SqliteStore {
             result
         })
         .await
+    }
+}
+
+impl Inner {
+    /// Runs `f` in one write transaction on the writer connection, committing when it
+    /// succeeds; blocks while another transaction holds the writer.
+    fn write_now<T>(&self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
+        // A panic while holding the lock rolled its transaction back on unwind; the connection
+        // itself is still good.
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        // IMMEDIATE takes the write lock at BEGIN, so a transaction never fails half-way for
+        // want of it.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = {
+            let mut writer = Writer::new(&tx, Utc::now());
+            let out = f(&mut writer)?;
+            writer.finish()?;
+            out
+        };
+        tx.commit()?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(out)
     }
 }
 
@@ -256,13 +287,9 @@ fn open_writer(path: &Path, options: &SqliteOptions) -> Result<Connection> {
     }
     // WAL with FULL syncs the log at every commit: an acknowledged write is durable.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // Ingestion dirties index pages all over the file; checkpointing every few batches would
-    // write each of them back once per batch, so let the log grow to `checkpoint_pages`.
-    conn.pragma_update(
-        None,
-        "wal_autocheckpoint",
-        i64::from(options.checkpoint_pages),
-    )?;
+    // The writer never checkpoints: copying the log into the database file (and its fsync)
+    // would stall the commit that crosses the threshold. The checkpointer thread does it.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // After a burst made the log large, truncate it back to this size on the next reset.
     conn.pragma_update(
         None,
@@ -295,7 +322,24 @@ impl Store for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |w| w.apply(&batch)).await
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            // Encoded before taking the writer, so that with two calls in flight one batch is
+            // encoded while the other is written.
+            let encoded: Vec<EncodedEvent> = batch
+                .iter()
+                .map(|e| EncodedEvent::new(&e.message))
+                .collect();
+            let applied = inner.write_now(|w| w.apply(&batch, &encoded));
+            // Freeing a large batch takes as long as encoding it: leave that to another thread
+            // rather than make the next transaction wait for it.
+            if batch.len() >= 64 {
+                // When the freeing thread is behind (or gone), free it here.
+                let _ = inner.free.try_send(Box::new((batch, encoded)));
+            }
+            applied
+        })
+        .await
     }
 
     async fn customer_events(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<StoredEvent>> {

@@ -77,6 +77,47 @@ async fn data_survives_reopening_and_the_schema_is_as_configured() {
 }
 
 #[tokio::test]
+async fn the_checkpointer_copies_the_log_into_the_file_and_the_writer_never_does() {
+    let (_dir, path) = temp();
+    let store = SqliteStore::open_with(
+        &path,
+        SqliteOptions {
+            checkpoint_interval: Duration::from_millis(20),
+            ..SqliteOptions::default()
+        },
+    )
+    .unwrap();
+    let autocheckpoint: i64 = store
+        .inner
+        .writer
+        .lock()
+        .unwrap()
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        autocheckpoint, 0,
+        "the writer leaves checkpoints to the thread"
+    );
+
+    let file_len = || std::fs::metadata(&path).unwrap().len();
+    let before = file_len();
+    let batch = (0..2000)
+        .map(|i| track(&format!("m-{i}"), Some("ann")))
+        .collect();
+    store.apply(batch).await.unwrap();
+    // The rows reach the database file itself only through a checkpoint.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while file_len() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 10 s: the file is still {before} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.counts().await.unwrap().events, 2000);
+}
+
+#[tokio::test]
 async fn reads_are_not_blocked_by_a_write_in_progress() {
     let (_dir, path) = temp();
     let store = SqliteStore::open(&path).unwrap();

@@ -27,10 +27,29 @@ const INSERT_EVENT: &str = "INSERT INTO events (message_id, kind, event, anonymo
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
      ON CONFLICT (message_id) DO NOTHING";
 
+/// The JSON text columns of an event, encoded ahead of its transaction.
+pub(crate) struct EncodedEvent {
+    properties: String,
+    traits: String,
+    context: String,
+}
+
+impl EncodedEvent {
+    /// Encodes `message`'s properties, traits and context as the store keeps them.
+    pub(crate) fn new(message: &Message) -> Self {
+        Self {
+            properties: json(&message.properties),
+            traits: json(&message.traits),
+            context: context_json(&message.context),
+        }
+    }
+}
+
 /// Inserts an event with [`INSERT_EVENT`]; false when its message id was stored before.
 fn insert_event(
     stmt: &mut rusqlite::CachedStatement<'_>,
     message: &Message,
+    encoded: &EncodedEvent,
     customer: Option<&str>,
 ) -> Result<bool> {
     let context = &message.context;
@@ -46,9 +65,9 @@ fn insert_event(
         message.session_id,
         micros(message.timestamp),
         micros(message.received_at),
-        json(&message.properties),
-        json(&message.traits),
-        context_json(context),
+        encoded.properties,
+        encoded.traits,
+        encoded.context,
         context.device_type,
         context.country,
         context.city,
@@ -99,15 +118,20 @@ impl<'c> Writer<'c> {
     // ---- tracking ----
 
     /// Stores a batch of messages and applies the effects of the new ones.
-    pub(crate) fn apply(&mut self, batch: &[Envelope]) -> Result<Vec<Applied>> {
+    /// `encoded[i]` is `batch[i]`'s message encoded.
+    pub(crate) fn apply(
+        &mut self,
+        batch: &[Envelope],
+        encoded: &[EncodedEvent],
+    ) -> Result<Vec<Applied>> {
         // Held for the whole batch: the statement cache is keyed by SQL text, and hashing it
         // for every event is measurable on this path.
         let mut insert = self.conn.prepare_cached(INSERT_EVENT)?;
         let mut applied = Vec::with_capacity(batch.len());
-        for envelope in batch {
+        for (envelope, encoded) in batch.iter().zip(encoded) {
             let message = &envelope.message;
             let customer = self.resolve_message(message)?;
-            if !insert_event(&mut insert, message, customer.as_deref())? {
+            if !insert_event(&mut insert, message, encoded, customer.as_deref())? {
                 applied.push(Applied::Duplicate);
                 continue;
             }

@@ -1,6 +1,6 @@
 //! `embudo serve`: the API until SIGINT or SIGTERM.
 
-use crate::settings::{Settings, StoreLocation};
+use crate::settings::Settings;
 use anyhow::Context;
 use embudo_ingest::{CommitterConfig, EffectsConfig, ParseLimits};
 use embudo_server::ServerConfig;
@@ -21,18 +21,6 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             default_currency: settings.default_currency,
         },
         ..ServerConfig::default()
-    }
-}
-
-/// Group-commit settings for the backend: SQLite has one writer, PostgreSQL takes several.
-pub fn committer_config(settings: &Settings) -> CommitterConfig {
-    let writers = match settings.store {
-        StoreLocation::Sqlite(_) => 1,
-        StoreLocation::Postgres(_) => 4,
-    };
-    CommitterConfig {
-        writers,
-        ..CommitterConfig::default()
     }
 }
 
@@ -64,11 +52,12 @@ pub async fn run_server(
     let local = listener.local_addr()?;
     announce(&format!("http://{local}"));
     tracing::info!(%local, backend = ?store.backend(), "serving");
+    let committer = CommitterConfig::for_backend(store.backend());
     embudo_server::serve(
         listener,
         store,
         server_config(settings),
-        committer_config(settings),
+        committer,
         shutdown,
     )
     .await?;
