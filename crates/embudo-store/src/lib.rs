@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod facts;
 mod keys;
 mod model;
 
@@ -143,4 +144,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Order and refund totals per currency, over all time.
     async fn totals(&self) -> StoreResult<Vec<CurrencyTotals>>;
+
+    /// Events in `query.range` with one of its names, in (time, seq) order.
+    async fn event_facts(&self, query: &facts::EventQuery) -> StoreResult<Vec<facts::EventFact>>;
+
+    /// Orders placed in `range`, in (placed time, id) order.
+    async fn order_facts(&self, range: facts::TimeRange) -> StoreResult<Vec<facts::OrderFact>>;
+
+    /// Refunds made in `range`, in time order.
+    async fn refund_facts(&self, range: facts::TimeRange)
+        -> StoreResult<Vec<facts::RefundFact>>;
+
+    /// Every customer that is not merged into another.
+    async fn customer_facts(&self) -> StoreResult<Vec<facts::CustomerFact>>;
 }
