@@ -120,4 +120,25 @@ impl Store for NullApply {
     async fn totals(&self) -> StoreResult<Vec<CurrencyTotals>> {
         self.inner.totals().await
     }
+    async fn event_facts(
+        &self,
+        query: &embudo_store::facts::EventQuery,
+    ) -> StoreResult<Vec<embudo_store::facts::EventFact>> {
+        self.inner.event_facts(query).await
+    }
+    async fn order_facts(
+        &self,
+        range: embudo_store::facts::TimeRange,
+    ) -> StoreResult<Vec<embudo_store::facts::OrderFact>> {
+        self.inner.order_facts(range).await
+    }
+    async fn refund_facts(
+        &self,
+        range: embudo_store::facts::TimeRange,
+    ) -> StoreResult<Vec<embudo_store::facts::RefundFact>> {
+        self.inner.refund_facts(range).await
+    }
+    async fn customer_facts(&self) -> StoreResult<Vec<embudo_store::facts::CustomerFact>> {
+        self.inner.customer_facts().await
+    }
 }

@@ -22,7 +22,7 @@ pub use event::{
     names, Attribution, EventContext, IdentityMerge, MergeReason, Message, MessageKind, StoredEvent,
 };
 pub use id::{AnonymousId, CustomerId, MessageId, OrderId, ProductId, RefundId, MAX_ID_LEN};
-pub use money::{Currency, Money};
+pub use money::{decimal_to_minor, Currency, Money};
 pub use order::{LineKind, Order, OrderLine, OrderStatus, Refund, StatusChange, StatusKind};
 pub use product::Product;
 

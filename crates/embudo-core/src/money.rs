@@ -173,7 +173,9 @@ fn malformed(text: &str) -> ValidationError {
     )
 }
 
-fn decimal_to_minor(text: &str, exponent: u32, exact: bool) -> Result<i64, ValidationError> {
+/// Converts a decimal amount in major units to minor units of a currency with `exponent`
+/// decimals, rounding half away from zero unless `exact` (then finer amounts are refused).
+pub fn decimal_to_minor(text: &str, exponent: u32, exact: bool) -> Result<i64, ValidationError> {
     let trimmed = text.trim();
     let (negative, unsigned) = match trimmed.strip_prefix('-') {
         Some(rest) => (true, rest),

@@ -20,6 +20,7 @@
 mod apply;
 mod codec;
 mod error;
+mod facts;
 mod read;
 mod write;
 
@@ -32,6 +33,7 @@ use embudo_core::{
     AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
     ProductId, Refund, StatusChange, StoredEvent,
 };
+use embudo_store::facts::{CustomerFact, EventFact, EventQuery, OrderFact, RefundFact, TimeRange};
 use embudo_store::{
     ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
     StoreResult,
@@ -498,6 +500,28 @@ impl Store for PgStore {
     async fn totals(&self) -> StoreResult<Vec<CurrencyTotals>> {
         let mut conn = self.conn().await?;
         Ok(read::totals(&mut conn).await?)
+    }
+
+    async fn event_facts(&self, query: &EventQuery) -> StoreResult<Vec<EventFact>> {
+        let mut conn = self.conn().await?;
+        Ok(facts::events(&mut conn, query).await?)
+    }
+
+    async fn order_facts(&self, range: TimeRange) -> StoreResult<Vec<OrderFact>> {
+        let mut tx = self.pool.begin_with(BEGIN_READ).await.map_err(from_sqlx)?;
+        let orders = facts::orders(&mut tx, range).await?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(orders)
+    }
+
+    async fn refund_facts(&self, range: TimeRange) -> StoreResult<Vec<RefundFact>> {
+        let mut conn = self.conn().await?;
+        Ok(facts::refunds(&mut conn, range).await?)
+    }
+
+    async fn customer_facts(&self) -> StoreResult<Vec<CustomerFact>> {
+        let mut conn = self.conn().await?;
+        Ok(facts::customers(&mut conn).await?)
     }
 }
 

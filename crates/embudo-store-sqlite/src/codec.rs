@@ -99,7 +99,7 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T
     serde_json::from_str(text).map_err(|e| corrupt(format!("{what}: {e}")))
 }
 
-fn parsed<T>(what: &str, result: std::result::Result<T, ValidationError>) -> Result<T> {
+pub(crate) fn parsed<T>(what: &str, result: std::result::Result<T, ValidationError>) -> Result<T> {
     result.map_err(|e| corrupt(format!("{what}: {e}")))
 }
 

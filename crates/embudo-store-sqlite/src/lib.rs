@@ -28,6 +28,7 @@
 mod checkpoint;
 mod codec;
 mod error;
+mod facts;
 mod migrate;
 mod read;
 mod write;
@@ -44,6 +45,7 @@ use embudo_core::{
     AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
     ProductId, Refund, StatusChange, StoredEvent,
 };
+use embudo_store::facts::{CustomerFact, EventFact, EventQuery, OrderFact, RefundFact, TimeRange};
 use embudo_store::{
     ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
     StoreResult,
@@ -498,5 +500,22 @@ impl Store for SqliteStore {
 
     async fn totals(&self) -> StoreResult<Vec<CurrencyTotals>> {
         self.read(read::totals).await
+    }
+
+    async fn event_facts(&self, query: &EventQuery) -> StoreResult<Vec<EventFact>> {
+        let query = query.clone();
+        self.read(move |conn| facts::events(conn, &query)).await
+    }
+
+    async fn order_facts(&self, range: TimeRange) -> StoreResult<Vec<OrderFact>> {
+        self.read(move |conn| facts::orders(conn, range)).await
+    }
+
+    async fn refund_facts(&self, range: TimeRange) -> StoreResult<Vec<RefundFact>> {
+        self.read(move |conn| facts::refunds(conn, range)).await
+    }
+
+    async fn customer_facts(&self) -> StoreResult<Vec<CustomerFact>> {
+        self.read(facts::customers).await
     }
 }

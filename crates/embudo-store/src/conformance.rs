@@ -58,6 +58,8 @@ macro_rules! conformance_tests {
             counts_and_totals_per_currency,
             guest_orders,
             unicode_and_long_values_round_trip,
+            event_facts_resolve_people_and_read_details,
+            order_refund_and_customer_facts,
         );
     };
     (@each $factory:expr; $($name:ident),+ $(,)?) => {
@@ -1691,4 +1693,200 @@ pub async fn unicode_and_long_values_round_trip(store: &dyn Store) {
     };
     store.upsert_orders(std::slice::from_ref(&o)).await.unwrap();
     assert_eq!(read_order(store, &order_id).await, o);
+}
+
+// ---- analytics facts ----
+
+/// Event facts: only track/page/screen calls, in (time, seq) order, by name and range, with
+/// people resolved (a linked visitor's earlier events are the customer's) and product details.
+pub async fn event_facts_resolve_people_and_read_details(store: &dyn Store) {
+    use crate::facts::{EventQuery, TimeRange};
+    let mut page = anon_track("m-page", "v-1", 1);
+    page.kind = MessageKind::Page;
+    page.event = Some("Home".into());
+    let mut added = anon_track("m-add", "v-1", 3);
+    added.event = Some("Product Added".into());
+    added.properties = attrs(
+        json!({"product_id": "p-7", "category": "Home > Kitchen", "price": "12.50", "quantity": 2, "currency": "EUR"}),
+    );
+    store
+        .apply(vec![
+            envelope(anon_track("m-view", "v-1", 2), vec![]),
+            envelope(page, vec![]),
+            envelope(added, vec![]),
+            envelope(anon_track("m-other", "v-2", 2), vec![]),
+            envelope(
+                identify("m-identify", "v-1", "ann", 4),
+                vec![link("v-1", "ann", MergeReason::Identify)],
+            ),
+            envelope(user_track("m-late", "ann", 90), vec![]),
+        ])
+        .await
+        .unwrap();
+
+    let all = store
+        .event_facts(&EventQuery {
+            range: TimeRange::new(at(0), at(60)),
+            names: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let seen: Vec<(&str, &str)> = all
+        .iter()
+        .map(|e| (e.person.as_str(), e.event.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("c:ann", "Page Viewed"),
+            ("c:ann", "Product Viewed"),
+            ("v:v-2", "Product Viewed"),
+            ("c:ann", "Product Added"),
+        ],
+        "identify is no fact, the late event is out of range, ties in time keep arrival order"
+    );
+    let add = &all[3];
+    assert_eq!(add.product_id.as_deref(), Some("p-7"));
+    assert_eq!(add.category.as_deref(), Some("Home"));
+    assert_eq!(add.value, Some(2500));
+    assert_eq!(add.currency, Some(Currency::EUR));
+    assert_eq!(add.customer_id, Some(cid("ann")));
+    assert_eq!(add.session_id.as_deref(), Some("s-1"));
+    assert_eq!(add.device.as_deref(), Some("mobile"));
+    assert_eq!(add.country.as_deref(), Some("DE"));
+    assert_eq!(
+        (
+            add.source.as_deref(),
+            add.medium.as_deref(),
+            add.campaign.as_deref()
+        ),
+        (Some("newsletter"), Some("email"), Some("spring"))
+    );
+    assert_eq!(all[1].value, Some(1999), "price without quantity");
+
+    let named = store
+        .event_facts(&EventQuery {
+            range: TimeRange::all(),
+            names: vec!["Page Viewed".into(), "Product Viewed".into()],
+        })
+        .await
+        .unwrap();
+    let names: Vec<&str> = named.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "Page Viewed",
+            "Product Viewed",
+            "Product Viewed",
+            "Product Viewed"
+        ]
+    );
+    assert_eq!(named.last().unwrap().at, at(90));
+}
+
+/// Order facts carry their product lines with the catalog's top category, cancellations,
+/// guests (a guest order of a linked visitor is the customer's); refund and customer facts.
+pub async fn order_refund_and_customer_facts(store: &dyn Store) {
+    use crate::facts::TimeRange;
+    store
+        .upsert_products(&[catalog_product("p-01", "Knife")])
+        .await
+        .unwrap();
+    let mut knives = order(
+        "o-1",
+        Some("ann"),
+        Currency::EUR,
+        vec![
+            product_line("p-01", 2, 8900, 100),
+            product_line("p-99", 1, 500, 0),
+        ],
+        10,
+    );
+    knives.shipping = 490;
+    let mut guest = order(
+        "o-2",
+        None,
+        Currency::EUR,
+        vec![product_line("p-01", 1, 8900, 0)],
+        20,
+    );
+    guest.anonymous_id = Some(aid("v-9"));
+    let lone = order(
+        "o-3",
+        None,
+        Currency::USD,
+        vec![product_line("p-01", 1, 100, 0)],
+        30,
+    );
+    let mut cancelled = order(
+        "o-4",
+        Some("bob"),
+        Currency::EUR,
+        vec![product_line("p-01", 1, 100, 0)],
+        40,
+    );
+    cancelled.history = vec![status(StatusKind::Cancelled, 41)];
+    store
+        .upsert_orders(&[knives, guest, lone, cancelled])
+        .await
+        .unwrap();
+    store
+        .apply(vec![envelope(
+            identify("m-id", "v-9", "cat", 50),
+            vec![link("v-9", "cat", MergeReason::Identify)],
+        )])
+        .await
+        .unwrap();
+    store
+        .record_refunds(&[
+            refund("r-1", "o-1", Some("ann"), 1000, Currency::EUR, 60),
+            refund("r-2", "o-3", None, 100, Currency::USD, 200),
+        ])
+        .await
+        .unwrap();
+
+    let orders = store
+        .order_facts(TimeRange::new(at(0), at(40)))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, vec!["o-1", "o-2", "o-3"]);
+    let o1 = &orders[0];
+    assert_eq!(
+        (o1.person.as_str(), o1.merchandise, o1.total),
+        ("c:ann", 2 * 8900 - 100 + 500, 2 * 8900 - 100 + 500 + 490)
+    );
+    assert_eq!(o1.lines.len(), 2);
+    assert_eq!(o1.lines[0].category.as_deref(), Some("Home"));
+    assert_eq!((o1.lines[0].quantity, o1.lines[0].amount), (2, 17700));
+    assert_eq!(o1.lines[1].category, None, "not in the catalog");
+    assert_eq!(
+        orders[1].person, "c:cat",
+        "the guest's visitor was linked later"
+    );
+    assert_eq!(orders[1].customer_id, Some(cid("cat")));
+    assert_eq!(
+        (orders[2].person.as_str(), orders[2].currency),
+        ("o:o-3", Currency::USD)
+    );
+    assert!(!o1.cancelled);
+    let all = store.order_facts(TimeRange::all()).await.unwrap();
+    assert!(all[3].cancelled);
+
+    let refunds = store.refund_facts(TimeRange::until(at(100))).await.unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(
+        (
+            refunds[0].amount,
+            refunds[0].order_id.as_ref().map(|o| o.as_str())
+        ),
+        (1000, Some("o-1"))
+    );
+    assert_eq!(refunds[0].customer_id, Some(cid("ann")));
+    assert_eq!(store.refund_facts(TimeRange::all()).await.unwrap().len(), 2);
+
+    let customers = store.customer_facts().await.unwrap();
+    let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, vec!["ann", "bob", "cat"]);
+    assert_eq!(customers[0].person(), "c:ann");
 }

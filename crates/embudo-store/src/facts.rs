@@ -180,3 +180,121 @@ pub fn customer_person(id: &str) -> String {
 pub fn visitor_person(anonymous_id: &str) -> String {
     format!("v:{anonymous_id}")
 }
+
+/// The person key of an event: its customer, else its visitor, else its message.
+pub fn event_person(
+    customer_id: Option<&str>,
+    anonymous_id: Option<&str>,
+    message_id: &str,
+) -> String {
+    match (customer_id, anonymous_id) {
+        (Some(c), _) => customer_person(c),
+        (None, Some(a)) => visitor_person(a),
+        (None, None) => format!("m:{message_id}"),
+    }
+}
+
+/// The person key of an order: its customer, else its visitor, else the order itself.
+pub fn order_person(
+    customer_id: Option<&str>,
+    anonymous_id: Option<&str>,
+    order_id: &str,
+) -> String {
+    match (customer_id, anonymous_id) {
+        (Some(c), _) => customer_person(c),
+        (None, Some(a)) => visitor_person(a),
+        (None, None) => format!("o:{order_id}"),
+    }
+}
+
+/// The top level of a category path (`Home > Kitchen` → `Home`); none when empty.
+pub fn top_category(path: &str) -> Option<String> {
+    let top = path.split(" > ").next().unwrap_or("").trim();
+    (!top.is_empty()).then(|| top.to_owned())
+}
+
+/// What analytics reads from an event's properties.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventDetails {
+    /// `product_id`, else `sku`.
+    pub product_id: Option<String>,
+    /// The top level of `category`.
+    pub category: Option<String>,
+    /// See [`EventFact::value`].
+    pub value: Option<i64>,
+    /// `currency`, when it is a known ISO 4217 code.
+    pub currency: Option<Currency>,
+}
+
+/// Reads [`EventDetails`] from an event's properties. Amounts without a currency are read
+/// with two decimals (the minor unit of most currencies); amounts that are not numbers are
+/// left out.
+pub fn event_details(properties: &serde_json::Value) -> EventDetails {
+    let text = |key: &str| match properties.get(key) {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let currency = text("currency").and_then(|c| Currency::parse(&c.to_ascii_uppercase()).ok());
+    let exponent = currency.map_or(2, |c| c.exponent());
+    let minor = |key: &str| -> Option<i64> {
+        let amount = properties.get(key)?;
+        let decimal = match amount {
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(s) => s.trim().to_owned(),
+            _ => return None,
+        };
+        embudo_core::decimal_to_minor(&decimal, exponent, false).ok()
+    };
+    let value = match minor("price") {
+        Some(price) => {
+            let quantity = properties
+                .get("quantity")
+                .and_then(|q| q.as_f64())
+                .filter(|q| q.is_finite() && *q > 0.0)
+                .map_or(1, |q| q.round() as i64);
+            price.checked_mul(quantity)
+        }
+        None => minor("revenue")
+            .or_else(|| minor("total"))
+            .or_else(|| minor("value")),
+    };
+    EventDetails {
+        product_id: text("product_id").or_else(|| text("sku")),
+        category: text("category").as_deref().and_then(top_category),
+        value,
+        currency,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn details_of_product_and_order_events() {
+        let d = event_details(
+            &json!({"product_id": "p1", "category": "Home > Kitchen", "price": 19.99, "quantity": 2, "currency": "eur"}),
+        );
+        assert_eq!(d.product_id.as_deref(), Some("p1"));
+        assert_eq!(d.category.as_deref(), Some("Home"));
+        assert_eq!(d.value, Some(3998));
+        assert_eq!(d.currency.map(|c| c.code()), Some("EUR"));
+        let d = event_details(&json!({"sku": 42, "price": "1000", "currency": "JPY"}));
+        assert_eq!((d.product_id.as_deref(), d.value), (Some("42"), Some(1000)));
+        let d = event_details(&json!({"order_id": "o1", "total": 30, "revenue": 25.5}));
+        assert_eq!((d.value, d.currency), (Some(2550), None));
+        assert_eq!(event_details(&json!({"price": "free"})).value, None);
+        assert_eq!(event_details(&json!([1])), EventDetails::default());
+    }
+
+    #[test]
+    fn person_keys() {
+        assert_eq!(event_person(Some("ann"), Some("v1"), "m"), "c:ann");
+        assert_eq!(event_person(None, Some("v1"), "m"), "v:v1");
+        assert_eq!(event_person(None, None, "m"), "m:m");
+        assert_eq!(order_person(None, None, "o1"), "o:o1");
+        assert_eq!(top_category("  "), None);
+    }
+}

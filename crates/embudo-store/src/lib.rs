@@ -152,8 +152,7 @@ pub trait Store: Send + Sync + 'static {
     async fn order_facts(&self, range: facts::TimeRange) -> StoreResult<Vec<facts::OrderFact>>;
 
     /// Refunds made in `range`, in time order.
-    async fn refund_facts(&self, range: facts::TimeRange)
-        -> StoreResult<Vec<facts::RefundFact>>;
+    async fn refund_facts(&self, range: facts::TimeRange) -> StoreResult<Vec<facts::RefundFact>>;
 
     /// Every customer that is not merged into another.
     async fn customer_facts(&self) -> StoreResult<Vec<facts::CustomerFact>>;

@@ -1,0 +1,204 @@
+//! The rows analytics reads ([`embudo_store::facts`]).
+
+use crate::codec::currency_code;
+use crate::error::{corrupt, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use embudo_core::{CustomerId, CustomerType, OrderId, ProductId};
+use embudo_store::facts::{
+    event_details, event_person, order_person, top_category, CustomerFact, EventFact, EventQuery,
+    LineFact, OrderFact, RefundFact, TimeRange,
+};
+use sqlx::{PgConnection, Row};
+use std::collections::HashMap;
+
+/// Bounds of a range, open ends widened to dates far outside any shop's history.
+fn bounds(range: &TimeRange) -> (DateTime<Utc>, DateTime<Utc>) {
+    let far = |y| {
+        NaiveDate::from_ymd_opt(y, 1, 1)
+            .unwrap_or_default()
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+    };
+    (
+        range.from.unwrap_or_else(|| far(1)),
+        range.to.unwrap_or_else(|| far(9999)),
+    )
+}
+
+/// The event name analytics uses: pages are "Page Viewed", screens "Screen Viewed".
+const NAME: &str =
+    "CASE kind WHEN 'page' THEN 'Page Viewed' WHEN 'screen' THEN 'Screen Viewed' ELSE event END";
+
+fn customer(id: Option<String>) -> Result<Option<CustomerId>> {
+    id.map(|c| CustomerId::parse(c).map_err(|e| corrupt("customer_id", e)))
+        .transpose()
+}
+
+pub(crate) async fn events(conn: &mut PgConnection, query: &EventQuery) -> Result<Vec<EventFact>> {
+    let (from, to) = bounds(&query.range);
+    let filter = if query.names.is_empty() { "" } else { " AND " };
+    let names = if query.names.is_empty() {
+        String::new()
+    } else {
+        format!("{NAME} = ANY($3::text[])")
+    };
+    let sql = format!(
+        "SELECT seq, ts, customer_id, anonymous_id, message_id, {NAME} AS name, session_id, properties::text AS properties, \
+         device_type, country, utm_source, utm_medium, utm_campaign \
+         FROM events WHERE ts >= $1 AND ts < $2 AND kind IN ('track', 'page', 'screen'){filter}{names} \
+         ORDER BY ts, seq"
+    );
+    let mut q = sqlx::query(&sql).bind(from).bind(to);
+    if !query.names.is_empty() {
+        q = q.bind(&query.names);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let customer_id: Option<String> = row.try_get("customer_id")?;
+        let anonymous: Option<String> = row.try_get("anonymous_id")?;
+        let message_id: String = row.try_get("message_id")?;
+        let properties: String = row.try_get("properties")?;
+        let details = if properties.len() > 2 {
+            serde_json::from_str::<serde_json::Value>(&properties)
+                .map(|p| event_details(&p))
+                .unwrap_or_default()
+        } else {
+            Default::default()
+        };
+        out.push(EventFact {
+            seq: row.try_get("seq")?,
+            at: row.try_get("ts")?,
+            person: event_person(customer_id.as_deref(), anonymous.as_deref(), &message_id),
+            customer_id: customer(customer_id)?,
+            event: row
+                .try_get::<Option<String>, _>("name")?
+                .unwrap_or_default(),
+            session_id: row.try_get("session_id")?,
+            product_id: details.product_id,
+            category: details.category,
+            value: details.value,
+            currency: details.currency,
+            device: row.try_get("device_type")?,
+            country: row.try_get("country")?,
+            source: row.try_get("utm_source")?,
+            medium: row.try_get("utm_medium")?,
+            campaign: row.try_get("utm_campaign")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Run inside one `REPEATABLE READ` transaction (headers and lines must be one state).
+pub(crate) async fn orders(conn: &mut PgConnection, range: TimeRange) -> Result<Vec<OrderFact>> {
+    let (from, to) = bounds(&range);
+    let mut lines: HashMap<String, Vec<LineFact>> = HashMap::new();
+    let rows = sqlx::query(
+        "SELECT l.order_id, l.product_id, p.category, l.quantity, l.unit_price, l.discount \
+         FROM order_lines l JOIN orders o ON o.id = l.order_id \
+         LEFT JOIN products p ON p.id = l.product_id \
+         WHERE l.kind = 'product' AND l.product_id IS NOT NULL \
+           AND o.placed_at >= $1 AND o.placed_at < $2 \
+         ORDER BY l.order_id, l.line_no",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &rows {
+        let product: String = row.try_get("product_id")?;
+        let category: Option<String> = row.try_get("category")?;
+        let quantity: i64 = row.try_get("quantity")?;
+        let unit_price: i64 = row.try_get("unit_price")?;
+        let discount: i64 = row.try_get("discount")?;
+        lines
+            .entry(row.try_get("order_id")?)
+            .or_default()
+            .push(LineFact {
+                product_id: ProductId::parse(product).map_err(|e| corrupt("product_id", e))?,
+                category: category.as_deref().and_then(top_category),
+                quantity,
+                amount: quantity.saturating_mul(unit_price).saturating_sub(discount),
+            });
+    }
+    let rows = sqlx::query(
+        "SELECT o.id, coalesce(o.customer_id, i.customer_id) AS customer_id, o.anonymous_id, o.placed_at, \
+                o.currency, o.merchandise_total, o.total, o.utm_source, o.utm_medium, o.utm_campaign, \
+                EXISTS (SELECT 1 FROM order_status s WHERE s.order_id = o.id AND s.status = 'cancelled') AS cancelled \
+         FROM orders o LEFT JOIN identities i ON i.anonymous_id = o.anonymous_id \
+         WHERE o.placed_at >= $1 AND o.placed_at < $2 ORDER BY o.placed_at, o.id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let customer_id: Option<String> = row.try_get("customer_id")?;
+        let anonymous: Option<String> = row.try_get("anonymous_id")?;
+        out.push(OrderFact {
+            person: order_person(customer_id.as_deref(), anonymous.as_deref(), &id),
+            customer_id: customer(customer_id)?,
+            placed_at: row.try_get("placed_at")?,
+            currency: currency_code(row.try_get::<&str, _>("currency")?)?,
+            merchandise: row.try_get("merchandise_total")?,
+            total: row.try_get("total")?,
+            source: row.try_get("utm_source")?,
+            medium: row.try_get("utm_medium")?,
+            campaign: row.try_get("utm_campaign")?,
+            cancelled: row.try_get("cancelled")?,
+            lines: lines.remove(&id).unwrap_or_default(),
+            id: OrderId::parse(id).map_err(|e| corrupt("order id", e))?,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) async fn refunds(conn: &mut PgConnection, range: TimeRange) -> Result<Vec<RefundFact>> {
+    let (from, to) = bounds(&range);
+    let rows = sqlx::query(
+        "SELECT order_id, customer_id, at, currency, amount FROM refunds \
+         WHERE at >= $1 AND at < $2 ORDER BY at, id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let order: Option<String> = row.try_get("order_id")?;
+        out.push(RefundFact {
+            order_id: order
+                .map(|o| OrderId::parse(o).map_err(|e| corrupt("order_id", e)))
+                .transpose()?,
+            customer_id: customer(row.try_get("customer_id")?)?,
+            at: row.try_get("at")?,
+            currency: currency_code(row.try_get::<&str, _>("currency")?)?,
+            amount: row.try_get("amount")?,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) async fn customers(conn: &mut PgConnection) -> Result<Vec<CustomerFact>> {
+    let rows = sqlx::query(
+        "SELECT id, customer_type, country, first_seen FROM customers \
+         WHERE merged_into IS NULL ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let kind: &str = row.try_get("customer_type")?;
+        out.push(CustomerFact {
+            id: CustomerId::parse(id).map_err(|e| corrupt("customer id", e))?,
+            customer_type: CustomerType::parse(kind).unwrap_or_default(),
+            country: row.try_get("country")?,
+            first_seen: row.try_get("first_seen")?,
+        });
+    }
+    Ok(out)
+}
