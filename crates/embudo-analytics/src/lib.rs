@@ -12,6 +12,7 @@ pub mod funnel;
 pub mod growth;
 pub mod params;
 pub mod period;
+pub mod report;
 pub mod retention;
 pub mod revenue;
 pub mod traffic;

@@ -28,7 +28,17 @@ impl ParamError {
 
 /// What a report can be broken down by.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Breakdown {
@@ -181,11 +191,23 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("window", "14d").unwrap(), Duration::days(14));
-        assert_eq!(parse_duration("window", "24h").unwrap(), Duration::hours(24));
+        assert_eq!(
+            parse_duration("window", "24h").unwrap(),
+            Duration::hours(24)
+        );
         assert_eq!(parse_duration("window", "2w").unwrap(), Duration::days(14));
         assert_eq!(format_duration(Duration::days(14)), "2w");
         assert_eq!(format_duration(Duration::hours(36)), "36h");
-        for bad in ["", "d", "14", "14x", "-1d", "0d", "1.5d", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "d",
+            "14",
+            "14x",
+            "-1d",
+            "0d",
+            "1.5d",
+            "99999999999999999999d",
+        ] {
             let err = parse_duration("window", bad).unwrap_err();
             assert_eq!(err.parameter, "window", "{bad}");
         }

@@ -14,7 +14,17 @@ use std::str::FromStr;
 
 /// The size of a time bucket.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Interval {
@@ -158,9 +168,7 @@ impl Period {
     pub fn previous_year(&self) -> Period {
         let back = |at: DateTime<Utc>| {
             let local = at.with_timezone(&self.tz).naive_local();
-            let earlier = local
-                .checked_sub_months(Months::new(12))
-                .unwrap_or(local);
+            let earlier = local.checked_sub_months(Months::new(12)).unwrap_or(local);
             self.tz
                 .from_local_datetime(&earlier)
                 .earliest()
@@ -213,7 +221,9 @@ pub fn parse_tz(tz: Option<&str>) -> Result<Tz, ParamError> {
         Some(name) => name.parse::<Tz>().map_err(|_| {
             ParamError::new(
                 "tz",
-                format!("unknown time zone `{name}`; use an IANA name such as Europe/Madrid or UTC"),
+                format!(
+                    "unknown time zone `{name}`; use an IANA name such as Europe/Madrid or UTC"
+                ),
             )
         }),
     }
@@ -262,9 +272,24 @@ mod tests {
 
     #[test]
     fn bad_ranges_name_their_parameter() {
-        assert_eq!(Period::parse("2026-03-01", "2026-03-01", None).unwrap_err().parameter, "to");
-        assert_eq!(Period::parse("March", "2026-03-01", None).unwrap_err().parameter, "from");
-        assert_eq!(Period::parse("2026-03-01", "2026-04-01", Some("Mars/Olympus")).unwrap_err().parameter, "tz");
+        assert_eq!(
+            Period::parse("2026-03-01", "2026-03-01", None)
+                .unwrap_err()
+                .parameter,
+            "to"
+        );
+        assert_eq!(
+            Period::parse("March", "2026-03-01", None)
+                .unwrap_err()
+                .parameter,
+            "from"
+        );
+        assert_eq!(
+            Period::parse("2026-03-01", "2026-04-01", Some("Mars/Olympus"))
+                .unwrap_err()
+                .parameter,
+            "tz"
+        );
         let p = Period::parse("2026-03-01T10:00:00+01:00", "2026-03-01T12:00:00Z", None).unwrap();
         assert_eq!((p.to - p.from).num_hours(), 3);
         assert_eq!(p.previous().from.to_rfc3339(), "2026-03-01T06:00:00+00:00");
@@ -273,6 +298,9 @@ mod tests {
     #[test]
     fn leap_day_goes_back_to_the_28th() {
         let p = Period::parse("2028-02-29", "2028-03-01", None).unwrap();
-        assert_eq!(p.previous_year().date(p.previous_year().from), d("2027-02-28"));
+        assert_eq!(
+            p.previous_year().date(p.previous_year().from),
+            d("2027-02-28")
+        );
     }
 }

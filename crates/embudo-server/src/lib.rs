@@ -9,6 +9,7 @@
 //! and map the result; every error becomes a problem document in [`problem`].
 #![deny(missing_docs)]
 
+pub mod analytics;
 mod auth;
 mod body;
 mod metrics;
@@ -87,6 +88,7 @@ impl AppState {
 #[openapi(
     info(title = "Embudo API", description = "Self-hosted marketing engine for online shops. Tracking endpoints are compatible with Segment's HTTP tracking API."),
     paths(
+        analytics::report,
         tracking::track, tracking::identify, tracking::page, tracking::screen, tracking::alias, tracking::group, tracking::batch,
         shop::put_products, shop::put_product, shop::get_product, shop::list_products,
         shop::patch_customers, shop::patch_customer, shop::get_customer, shop::list_customers,
@@ -95,7 +97,8 @@ impl AppState {
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&SecurityAddon),
     tags((name = "tracking", description = "Segment-compatible tracking (write or secret key)"),
-         (name = "products"), (name = "customers"), (name = "orders"))
+         (name = "products"), (name = "customers"), (name = "orders"),
+         (name = "analytics", description = "Reports (docs/analytics.md)"))
 )]
 pub struct ApiDoc;
 
@@ -190,6 +193,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/orders/{id}/status", post(shop::add_status))
         .route("/v1/orders/{id}/refunds", get(shop::order_refunds))
         .route("/v1/refunds", post(shop::put_refunds))
+        .route("/v1/analytics/{report}", get(analytics::report))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     Router::new()
         .merge(tracking)

@@ -87,6 +87,14 @@ pub enum ApiError {
         /// The fields at fault.
         errors: Vec<FieldError>,
     },
+    /// A query parameter cannot be used.
+    #[error("{detail}")]
+    BadParameter {
+        /// A summary.
+        detail: String,
+        /// The parameter at fault.
+        errors: Vec<FieldError>,
+    },
     /// Too many requests waiting; retry later.
     #[error("{0}")]
     Overloaded(String),
@@ -112,9 +120,27 @@ impl ApiError {
         }
     }
 
+    /// A query parameter that cannot be used (400, naming it).
+    pub fn bad_parameter(parameter: impl Into<String>, reason: impl Into<String>) -> Self {
+        let (field, reason) = (parameter.into(), reason.into());
+        Self::BadParameter {
+            detail: format!("{field}: {reason}"),
+            errors: vec![FieldError {
+                index: None,
+                field,
+                reason,
+            }],
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            Self::BadParameter { .. } => (
+                StatusCode::BAD_REQUEST,
+                "bad-parameter",
+                "Bad query parameter",
+            ),
             Self::Unauthorized(_) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -182,7 +208,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let errors = match self {
-            Self::Invalid { errors, .. } => errors,
+            Self::Invalid { errors, .. } | Self::BadParameter { errors, .. } => errors,
             _ => Vec::new(),
         };
         let problem = Problem {

@@ -143,6 +143,7 @@ on_both_backends!(
     shop_data_round_trips,
     operations_endpoints_answer,
     browsers_may_track_from_any_origin,
+    analytics_reports_answer_and_refuse_bad_parameters,
 );
 
 async fn browsers_may_track_from_any_origin(app: &TestApp) {
@@ -575,4 +576,104 @@ async fn operations_endpoints_answer(app: &TestApp) {
     ] {
         assert!(spec["paths"].get(path).is_some(), "{path} is documented");
     }
+}
+
+/// A small shop's visit through tracking, then the reports: funnel counts, revenue, the
+/// people who dropped out, and bad parameters answered 400 with the parameter named.
+async fn analytics_reports_answer_and_refuse_bad_parameters(app: &TestApp) {
+    let event = |id: &str, visitor: &str, name: &str, minute: u32, properties: Value| {
+        json!({"type": "track", "messageId": id, "anonymousId": visitor, "event": name,
+               "timestamp": format!("2026-01-05T10:{minute:02}:00Z"), "properties": properties,
+               "context": {"device": {"type": "mobile"}}})
+    };
+    let product = json!({"product_id": "p-1", "price": 25.0, "currency": "EUR"});
+    let batch = json!({"batch": [
+        event("a1", "v-buyer", "Product Viewed", 1, product.clone()),
+        event("a2", "v-buyer", "Product Added", 2, product.clone()),
+        event("a3", "v-buyer", "Checkout Started", 3, json!({})),
+        event("a4", "v-buyer", "Order Completed", 4, json!({"order_id": "o-1", "revenue": 25.0, "currency": "EUR",
+            "products": [{"product_id": "p-1", "price": 25.0, "quantity": 1}]})),
+        event("b1", "v-looker", "Product Viewed", 5, product.clone()),
+    ]});
+    let (status, body) = app.post("/v1/batch", &app.write, &batch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let range = "from=2026-01-01&to=2026-02-01";
+    let (status, funnel) = app
+        .get(&format!("/v1/analytics/funnel?{range}&by=device"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{funnel}");
+    let counts: Vec<u64> = funnel["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![2, 1, 1, 1]);
+    assert_eq!(funnel["steps"][1]["conversion_from_first"], 0.5);
+    assert_eq!(funnel["steps"][1]["median_seconds_from_previous"], 60.0);
+    assert_eq!(funnel["breakdown"][0]["value"], "mobile");
+    assert_eq!(funnel["period"]["tz"], "UTC");
+
+    let (status, people) = app
+        .get(&format!("/v1/analytics/funnel_people?{range}&step=1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{people}");
+    assert_eq!(people["people"], json!(["v:v-looker"]));
+
+    let (status, revenue) = app
+        .get(&format!("/v1/analytics/revenue?{range}&interval=week"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revenue}");
+    let eur = &revenue["currencies"][0];
+    assert_eq!(eur["currency"], "EUR");
+    assert_eq!(eur["totals"]["merchandise"], 2500);
+    assert_eq!(eur["totals"]["orders"], 1);
+    assert_eq!(eur["totals"]["revenue_per_visitor"], 1250);
+
+    for report in ["traffic", "growth", "retention", "abandonment"] {
+        let (status, body) = app.get(&format!("/v1/analytics/{report}?{range}")).await;
+        assert_eq!(status, StatusCode::OK, "{report}: {body}");
+        assert_eq!(body["report"], report);
+    }
+
+    for (query, field) in [
+        ("funnel?from=yesterday", "from"),
+        ("funnel?from=2026-02-01&to=2026-01-01", "to"),
+        ("funnel?by=colour", "by"),
+        ("funnel?window=0d", "window"),
+        ("funnel?mode=sideways", "mode"),
+        ("funnel?steps=Product%20Viewed", "steps"),
+        ("funnel?bogus=1", "bogus"),
+        ("funnel?tz=Mars%2FOlympus", "tz"),
+        ("funnel_people?step=9", "step"),
+        ("revenue?interval=fortnight", "interval"),
+        ("retention?interval=day", "interval"),
+        ("growth?compare=someday", "compare"),
+    ] {
+        let (status, body) = app.get(&format!("/v1/analytics/{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(problem_field(&body, 0), field, "{query}: {body}");
+    }
+    let (status, _) = app.get("/v1/analytics/horoscope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = app
+        .http
+        .get(app.url("/v1/analytics/funnel"))
+        .bearer_auth(&app.write)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a write key cannot read reports"
+    );
+    let response = app
+        .http
+        .get(app.url("/v1/analytics/funnel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }

@@ -58,6 +58,8 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     /// Import a shop's data from files.
     Import(commands::import::ImportArgs),
+    /// Print an analytics report (the same data as GET /v1/analytics/{report}).
+    Report(Box<commands::report::ReportArgs>),
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -106,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => commands::demo::demo(&settings, addr, customers, days, seed).await,
         Command::Generate(args) => commands::generate::generate(&settings, args).await,
         Command::Import(args) => commands::import::import(&settings, args).await,
+        Command::Report(args) => commands::report::report(&settings, *args).await,
         Command::Keys { command } => commands::keys::keys(&settings, command).await,
     }
 }

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod generate;
 pub mod import;
 pub mod keys;
+pub mod report;
 pub mod serve;
 
 use crate::settings::{Settings, StoreLocation};

@@ -5,9 +5,11 @@
 //! - `crash`: the server is killed with SIGKILL in the middle of heavy batch ingestion and
 //!   restarted; every acknowledged message is there exactly once.
 //! - `demo`: the README's main command serves a generated shop.
+//! - `reports`: `embudo report` prints what the analytics API answers.
 
 mod support;
 
 mod crash;
 mod demo;
+mod reports;
 mod segment_client;
