@@ -304,21 +304,10 @@ mod tests {
 
     fn ev(seq: i64, who: &str, at: &str, name: &str, product: &str, value: i64) -> EventFact {
         EventFact {
-            seq,
-            at: t(at),
-            person: who.to_string(),
-            customer_id: None,
-            event: name.to_string(),
-            session_id: None,
             product_id: Some(product.to_string()),
-            category: None,
             value: Some(value),
             currency: Some(Currency::EUR),
-            device: None,
-            country: None,
-            source: None,
-            medium: None,
-            campaign: None,
+            ..EventFact::new(seq, t(at), who, name)
         }
     }
 

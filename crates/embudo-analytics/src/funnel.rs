@@ -572,23 +572,7 @@ mod tests {
     }
 
     fn ev(seq: i64, at: DateTime<Utc>, person: &str, name: &str) -> EventFact {
-        EventFact {
-            seq,
-            at,
-            person: person.to_string(),
-            customer_id: None,
-            event: name.to_string(),
-            session_id: None,
-            product_id: None,
-            category: None,
-            value: None,
-            currency: None,
-            device: None,
-            country: None,
-            source: None,
-            medium: None,
-            campaign: None,
-        }
+        EventFact::new(seq, at, person, name)
     }
 
     fn with_source(mut e: EventFact, source: &str) -> EventFact {

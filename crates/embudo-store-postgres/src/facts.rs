@@ -5,8 +5,8 @@ use crate::error::{corrupt, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use embudo_core::{CustomerId, CustomerType, OrderId, ProductId};
 use embudo_store::facts::{
-    event_details, event_person, order_person, top_category, CustomerFact, EventFact, EventQuery,
-    LineFact, OrderFact, RefundFact, TimeRange,
+    event_details_text, event_person, order_person, top_category, CustomerFact, EventFact,
+    EventQuery, LineFact, OrderFact, RefundFact, TimeRange,
 };
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
@@ -60,13 +60,7 @@ pub(crate) async fn events(conn: &mut PgConnection, query: &EventQuery) -> Resul
         let anonymous: Option<String> = row.try_get("anonymous_id")?;
         let message_id: String = row.try_get("message_id")?;
         let properties: String = row.try_get("properties")?;
-        let details = if properties.len() > 2 {
-            serde_json::from_str::<serde_json::Value>(&properties)
-                .map(|p| event_details(&p))
-                .unwrap_or_default()
-        } else {
-            Default::default()
-        };
+        let details = event_details_text(&properties);
         out.push(EventFact {
             seq: row.try_get("seq")?,
             at: row.try_get("ts")?,

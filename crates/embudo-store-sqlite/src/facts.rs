@@ -4,8 +4,8 @@ use crate::codec::{self, micros, time};
 use crate::error::Result;
 use embudo_core::{CustomerId, CustomerType, OrderId, ProductId};
 use embudo_store::facts::{
-    event_details, event_person, order_person, top_category, CustomerFact, EventFact, EventQuery,
-    LineFact, OrderFact, RefundFact, TimeRange,
+    event_details_text, event_person, order_person, top_category, CustomerFact, EventFact,
+    EventQuery, LineFact, OrderFact, RefundFact, TimeRange,
 };
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
@@ -47,13 +47,7 @@ pub(crate) fn events(conn: &Connection, query: &EventQuery) -> Result<Vec<EventF
         let anonymous: Option<String> = row.get(3)?;
         let message_id: String = row.get(4)?;
         let properties: String = row.get(7)?;
-        let details = if properties.len() > 2 {
-            serde_json::from_str::<serde_json::Value>(&properties)
-                .map(|p| event_details(&p))
-                .unwrap_or_default()
-        } else {
-            Default::default()
-        };
+        let details = event_details_text(&properties);
         out.push(EventFact {
             seq: row.get(0)?,
             at: time(row.get(1)?)?,

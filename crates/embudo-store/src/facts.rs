@@ -93,6 +93,34 @@ pub struct EventFact {
     pub campaign: Option<String>,
 }
 
+impl EventFact {
+    /// An event with only its sequence number, time, person and name (everything else absent).
+    pub fn new(
+        seq: i64,
+        at: DateTime<Utc>,
+        person: impl Into<String>,
+        event: impl Into<String>,
+    ) -> Self {
+        Self {
+            seq,
+            at,
+            person: person.into(),
+            customer_id: None,
+            event: event.into(),
+            session_id: None,
+            product_id: None,
+            category: None,
+            value: None,
+            currency: None,
+            device: None,
+            country: None,
+            source: None,
+            medium: None,
+            campaign: None,
+        }
+    }
+}
+
 /// One order line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineFact {
@@ -265,6 +293,16 @@ pub fn event_details(properties: &serde_json::Value) -> EventDetails {
         value,
         currency,
     }
+}
+
+/// [`event_details`] of properties stored as JSON text (nothing for text that is not JSON).
+pub fn event_details_text(properties: &str) -> EventDetails {
+    if properties.len() <= 2 {
+        return EventDetails::default();
+    }
+    serde_json::from_str::<serde_json::Value>(properties)
+        .map(|p| event_details(&p))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
