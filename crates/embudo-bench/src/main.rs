@@ -19,6 +19,7 @@
 //!
 //! Build with `cargo build --release -p embudo-bench`; see BENCHMARKS.md for the figures.
 
+mod analytics;
 mod client;
 mod gen;
 mod import;
@@ -223,6 +224,31 @@ enum Command {
         /// Clients of the HTTP-only single-message run.
         #[arg(long, default_value_t = 64)]
         single_clients: usize,
+    },
+    /// Analytics speed: a generated shop, the dashboard set over 90 days and a 6-step funnel
+    /// over all events, with DuckDB as the peer.
+    Analytics {
+        /// The store.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Backend,
+        /// Known customers of the generated shop (10,000 × 365 days ≈ 1 M events).
+        #[arg(long, default_value_t = 10_000)]
+        customers: u32,
+        /// Days of history.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// The last day of history.
+        #[arg(long, default_value = "2026-06-30")]
+        end: chrono::NaiveDate,
+        /// Timed repetitions of each query (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// A Python with the `duckdb` package (for the peer).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// SQLite: keep the database at this path, and reuse it when it already holds events.
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
     /// `embudo import` under /usr/bin/time -v.
     Import {
@@ -832,6 +858,57 @@ fn main() -> Result<()> {
             write_json(
                 &common.json,
                 serde_json::json!({"machine": machine, "profile": profile, "stages": r}),
+            )?;
+        }
+        Command::Analytics {
+            backend,
+            customers,
+            days,
+            end,
+            runs,
+            python,
+            keep,
+        } => {
+            let rt = server::server_runtime()?;
+            let spec = analytics::Spec {
+                customers,
+                days,
+                seed: common.seed,
+                end,
+                runs,
+                python,
+            };
+            let out = rt.block_on(async {
+                let (store, _fresh) = match (&keep, backend) {
+                    (Some(path), Backend::Sqlite) => {
+                        let store: std::sync::Arc<dyn embudo_store::Store> =
+                            std::sync::Arc::new(embudo_store_sqlite::SqliteStore::open(path)?);
+                        (store, None)
+                    }
+                    _ => {
+                        let fresh = server::fresh_store(backend, common.dir.as_deref()).await?;
+                        (fresh.store.clone(), Some(fresh))
+                    }
+                };
+                let mut fill = serde_json::Value::Null;
+                if store.counts().await?.events == 0 {
+                    eprintln!("analytics: generating {customers} customers × {days} days into {}", backend.name());
+                    let (events, seconds) = analytics::fill(store.as_ref(), &spec).await?;
+                    println!(
+                        "analytics {}: generated and stored {events} events in {seconds:.1} s ({:.0} events/s through parse, effects and Store::apply)",
+                        backend.name(),
+                        events as f64 / seconds
+                    );
+                    fill = serde_json::json!({"events": events, "seconds": seconds});
+                }
+                let mut out = analytics::measure(store.as_ref(), &spec, backend.name()).await?;
+                out["fill"] = fill;
+                anyhow::Ok(out)
+            })?;
+            println!("{machine}");
+            write_json(
+                &common.json,
+                serde_json::json!({"machine": machine, "profile": profile, "analytics": out}),
             )?;
         }
         Command::Import {

@@ -1,0 +1,291 @@
+//! Analytics speed: a generated shop in a store, then the default dashboard set over a 90-day
+//! range and an ad-hoc 6-step funnel over all raw events, with DuckDB running the same funnel
+//! on the same events as the peer.
+
+use anyhow::{ensure, Context as _, Result};
+use chrono::{Days, NaiveDate, TimeZone, Utc};
+use embudo_analytics::report::{run as run_report, Context, ReportKind, ReportQuery};
+use embudo_core::Currency;
+use embudo_store::facts::{EventQuery, TimeRange};
+use embudo_store::Store;
+use serde_json::{json, Value};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The ad-hoc funnel's steps (six of the generated shop's events, in shopping order).
+pub const SIX_STEPS: [&str; 6] = [
+    "Product List Viewed",
+    "Product Viewed",
+    "Product Added",
+    "Checkout Started",
+    "Payment Info Entered",
+    "Order Completed",
+];
+
+/// The shop and what to measure.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Known customers of the generated shop.
+    pub customers: u32,
+    /// Days of history.
+    pub days: u32,
+    /// Generator seed.
+    pub seed: u64,
+    /// The last day of history.
+    pub end: NaiveDate,
+    /// Timed repetitions of each query (after one warm-up).
+    pub runs: usize,
+    /// A Python with the `duckdb` package, for the peer (skipped when absent).
+    pub python: Option<PathBuf>,
+}
+
+/// Writes the generated shop into `store` through the ingestion path (parse, effects,
+/// `Store::apply` in groups of 5,000), returning (events, seconds).
+pub async fn fill(store: &dyn Store, spec: &Spec) -> Result<(u64, f64)> {
+    let shop = embudo_generate::ShopSpec {
+        customers: spec.customers,
+        days: spec.days,
+        seed: spec.seed,
+        end: spec.end,
+        currency: Currency::EUR,
+    };
+    let generator = embudo_generate::Generator::new(shop);
+    store.upsert_products(generator.catalog()).await?;
+    let effects = embudo_ingest::EffectsConfig {
+        default_currency: Currency::EUR,
+    };
+    let expected = generator.estimated_events();
+    let received = Utc::now();
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut events = 0u64;
+    for day in generator.days() {
+        let mut envelopes = Vec::with_capacity(day.messages.len());
+        for message in day.messages {
+            envelopes.push(
+                embudo_ingest::parse_json_message(message, None, received)
+                    .and_then(|m| embudo_ingest::envelope(m, &effects))
+                    .context("a generated message was refused")?,
+            );
+        }
+        while !envelopes.is_empty() {
+            let rest = envelopes.split_off(envelopes.len().min(5_000));
+            let part = std::mem::replace(&mut envelopes, rest);
+            events += store.apply(part).await?.len() as u64;
+        }
+        for (order, change) in &day.status_changes {
+            store.add_order_status(order, change).await?;
+        }
+        if last.elapsed().as_secs() >= 10 {
+            last = Instant::now();
+            eprintln!(
+                "  {events} of ~{expected} events, {:.0} events/s",
+                events as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok((events, started.elapsed().as_secs_f64()))
+}
+
+fn query(pairs: &[(&str, String)]) -> ReportQuery {
+    ReportQuery::from_pairs(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
+    .expect("benchmark parameters are valid")
+}
+
+fn p50(mut seconds: Vec<f64>) -> f64 {
+    seconds.sort_by(f64::total_cmp);
+    seconds[seconds.len() / 2]
+}
+
+/// Runs `f` once to warm up and then `runs` times; the median and the last result.
+async fn timed<F, Fut, T>(runs: usize, mut f: F) -> Result<(f64, T)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut out = f().await?;
+    let mut seconds = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        out = f().await?;
+        seconds.push(t.elapsed().as_secs_f64());
+    }
+    Ok((p50(seconds), out))
+}
+
+/// Measures everything on a filled `store`, printing as it goes; returns the figures as JSON.
+pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Value> {
+    let counts = store.counts().await?;
+    println!(
+        "analytics {backend}: {} events, {} orders, {} customers",
+        counts.events, counts.orders, counts.customers
+    );
+    let to = spec.end + Days::new(1);
+    let from = to - Days::new(90);
+    let context = Context {
+        now: Utc.from_utc_datetime(&to.and_hms_opt(0, 0, 0).unwrap_or_default()),
+        default_currency: Currency::EUR,
+    };
+    let range = [("from", from.to_string()), ("to", to.to_string())];
+    let dashboard: [(&str, ReportKind, Vec<(&str, String)>); 4] = [
+        ("funnel (default 4 steps)", ReportKind::Funnel, vec![]),
+        (
+            "revenue by day",
+            ReportKind::Revenue,
+            vec![("interval", "day".into())],
+        ),
+        (
+            "conversion by source (traffic by source)",
+            ReportKind::Traffic,
+            vec![("by", "source".into())],
+        ),
+        (
+            "cohort retention (monthly)",
+            ReportKind::Retention,
+            vec![("interval", "month".into())],
+        ),
+    ];
+    let mut figures = Vec::new();
+    let mut total = 0.0;
+    for (name, kind, extra) in dashboard {
+        let mut pairs = range.to_vec();
+        pairs.extend(extra);
+        let q = query(&pairs);
+        let (median, _) = timed(spec.runs, || async {
+            Ok(run_report(store, kind, &q, context).await?)
+        })
+        .await?;
+        total += median;
+        println!("  dashboard, 90 days, {name}: p50 {:.1} ms", median * 1e3);
+        figures.push(json!({"report": name, "p50_ms": median * 1e3}));
+    }
+    println!(
+        "  dashboard set, 90 days: sum of p50s {:.1} ms",
+        total * 1e3
+    );
+
+    // The ad-hoc 6-step funnel over all raw events.
+    let start = spec.end - Days::new(u64::from(spec.days.saturating_sub(1)));
+    let steps = SIX_STEPS.join(",");
+    let whole = [
+        ("from", start.to_string()),
+        ("to", to.to_string()),
+        ("steps", steps.clone()),
+        ("window", "14d".to_string()),
+    ];
+    let q = query(&whole);
+    let t = Instant::now();
+    let api = run_report(store, ReportKind::Funnel, &q, context).await?;
+    let api_seconds = t.elapsed().as_secs_f64();
+    let api_counts: Vec<u64> = api["steps"]
+        .as_array()
+        .context("funnel steps")?
+        .iter()
+        .map(|s| s["count"].as_u64().unwrap_or(0))
+        .collect();
+    println!("  6-step funnel, all {} days, through the report API (store rows + row engine): {:.2} s, counts {api_counts:?}", spec.days, api_seconds);
+
+    let period_from = Utc.from_utc_datetime(&start.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let period_to = context.now;
+    let window = chrono::Duration::days(14);
+    let t = Instant::now();
+    let facts = store
+        .event_facts(&EventQuery {
+            range: TimeRange::new(period_from, period_to + window),
+            names: SIX_STEPS.iter().map(|s| s.to_string()).collect(),
+        })
+        .await?;
+    let read_seconds = t.elapsed().as_secs_f64();
+    println!(
+        "  read {} funnel events from the store: {:.2} s",
+        facts.len(),
+        read_seconds
+    );
+
+    let mut out = json!({
+        "backend": backend,
+        "events": counts.events,
+        "orders": counts.orders,
+        "dashboard": figures,
+        "dashboard_sum_p50_ms": total * 1e3,
+        "six_step": {"api_seconds": api_seconds, "counts": api_counts, "funnel_events": facts.len(), "read_seconds": read_seconds},
+    });
+
+    if let Some(python) = &spec.python {
+        let dir = tempfile::tempdir()?;
+        let csv = dir.path().join("events.csv");
+        {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&csv)?);
+            writeln!(w, "person,ts,seq,event")?;
+            for e in &facts {
+                let person = e.person.replace('"', "\"\"");
+                writeln!(
+                    w,
+                    "\"{person}\",{},{},{}",
+                    e.at.timestamp_micros(),
+                    e.seq,
+                    e.event
+                )?;
+            }
+        }
+        let spec_path = dir.path().join("spec.json");
+        std::fs::write(
+            &spec_path,
+            json!({
+                "steps": SIX_STEPS,
+                "from": period_from.timestamp_micros(),
+                "to": period_to.timestamp_micros(),
+                "window": window.num_microseconds(),
+                "runs": spec.runs,
+            })
+            .to_string(),
+        )?;
+        let duck = duckdb(python, &csv, &spec_path)?;
+        let seconds: Vec<f64> = duck["seconds"]
+            .as_array()
+            .context("seconds")?
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        let duck_counts: Vec<u64> = duck["counts"]
+            .as_array()
+            .context("counts")?
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect();
+        let median = p50(seconds);
+        println!(
+            "  DuckDB {} ({} threads), same funnel on the same {} events: p50 {:.1} ms (load {:.2} s, prepare {:.2} s), counts {duck_counts:?}",
+            duck["duckdb"], duck["threads"], facts.len(), median * 1e3,
+            duck["load_seconds"].as_f64().unwrap_or(0.0), duck["prepare_seconds"].as_f64().unwrap_or(0.0)
+        );
+        ensure!(
+            duck_counts == api_counts,
+            "DuckDB's counts {duck_counts:?} differ from Embudo's {api_counts:?}"
+        );
+        out["duckdb"] = json!({"p50_ms": median * 1e3, "result": duck});
+    }
+    Ok(out)
+}
+
+fn duckdb(python: &Path, csv: &Path, spec: &Path) -> Result<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/duckdb_funnel.py");
+    let output = std::process::Command::new(python)
+        .arg(&script)
+        .arg(csv)
+        .arg(spec)
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    ensure!(
+        output.status.success(),
+        "the DuckDB script failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
