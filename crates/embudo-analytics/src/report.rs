@@ -12,11 +12,11 @@ use crate::traffic::traffic;
 use crate::{customers_by_person, Customers};
 use chrono::{DateTime, Days, Duration, Utc};
 use embudo_core::Currency;
-use embudo_store::facts::{EventFact, EventQuery, TimeRange};
+use embudo_store::facts::{EventQuery, TimeRange};
 use embudo_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -236,13 +236,9 @@ async fn customers(store: &dyn Store) -> Result<Customers, StoreError> {
     Ok(customers_by_person(store.customer_facts().await?))
 }
 
-/// Distinct people with an event in `events`.
-fn visitors(events: &[EventFact]) -> u64 {
-    events
-        .iter()
-        .map(|e| e.person.as_str())
-        .collect::<HashSet<_>>()
-        .len() as u64
+/// Whether a breakdown needs the events' product details.
+fn needs_details(by: Option<Breakdown>) -> bool {
+    matches!(by, Some(Breakdown::Product | Breakdown::Category))
 }
 
 async fn one(
@@ -260,6 +256,7 @@ async fn one(
                 .event_facts(&EventQuery {
                     range: TimeRange::new(period.from, period.to + spec.window),
                     names: spec.steps.clone(),
+                    details: needs_details(spec.by),
                 })
                 .await?;
             let customers = match spec.by {
@@ -319,6 +316,7 @@ async fn one(
                 .event_facts(&EventQuery {
                     range: period.range(),
                     names: Vec::new(),
+                    details: needs_details(query.by()?),
                 })
                 .await?;
             let orders = store.order_facts(period.range()).await?;
@@ -335,12 +333,7 @@ async fn one(
         ReportKind::Revenue => {
             let orders = store.order_facts(period.range()).await?;
             let refunds = store.refund_facts(period.range()).await?;
-            let events = store
-                .event_facts(&EventQuery {
-                    range: period.range(),
-                    names: Vec::new(),
-                })
-                .await?;
+            let visitors = store.count_people(period.range()).await?;
             let customers = customers(store).await?;
             to_json(&revenue(
                 period,
@@ -348,7 +341,7 @@ async fn one(
                 query.by()?,
                 &orders,
                 &refunds,
-                visitors(&events),
+                visitors,
                 &customers,
             ))
         }
@@ -369,13 +362,8 @@ async fn one(
                     .cloned()
                     .collect();
                 let refunds = store.refund_facts(p.range()).await?;
-                let events = store
-                    .event_facts(&EventQuery {
-                        range: p.range(),
-                        names: Vec::new(),
-                    })
-                    .await?;
-                input.push((orders, refunds, visitors(&events)));
+                let visitors = store.count_people(p.range()).await?;
+                input.push((orders, refunds, visitors));
             }
             let inputs: Vec<GrowthInput<'_>> = input
                 .iter()
@@ -409,6 +397,7 @@ async fn one(
                 .event_facts(&EventQuery {
                     range: TimeRange::new(period.from, now),
                     names: vec!["Product Added".into(), "Product Removed".into()],
+                    details: true,
                 })
                 .await?;
             let orders = store.order_facts(TimeRange::new(period.from, now)).await?;

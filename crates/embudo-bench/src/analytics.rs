@@ -199,6 +199,7 @@ pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Va
         .event_facts(&EventQuery {
             range: TimeRange::new(period_from, period_to + window),
             names: SIX_STEPS.iter().map(|s| s.to_string()).collect(),
+            details: false,
         })
         .await?;
     let read_seconds = t.elapsed().as_secs_f64();

@@ -231,6 +231,9 @@ impl Store for CountingStore {
     ) -> StoreResult<Vec<embudo_store::facts::EventFact>> {
         self.inner.event_facts(query).await
     }
+    async fn count_people(&self, range: embudo_store::facts::TimeRange) -> StoreResult<u64> {
+        self.inner.count_people(range).await
+    }
     async fn order_facts(
         &self,
         range: embudo_store::facts::TimeRange,

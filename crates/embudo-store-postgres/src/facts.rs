@@ -43,8 +43,13 @@ pub(crate) async fn events(conn: &mut PgConnection, query: &EventQuery) -> Resul
     } else {
         format!("{NAME} = ANY($3::text[])")
     };
+    let properties = if query.details {
+        "properties::text"
+    } else {
+        "''"
+    };
     let sql = format!(
-        "SELECT seq, ts, customer_id, anonymous_id, message_id, {NAME} AS name, session_id, properties::text AS properties, \
+        "SELECT seq, ts, customer_id, anonymous_id, message_id, {NAME} AS name, session_id, {properties} AS properties, \
          device_type, country, utm_source, utm_medium, utm_campaign \
          FROM events WHERE ts >= $1 AND ts < $2 AND kind IN ('track', 'page', 'screen'){filter}{names} \
          ORDER BY ts, seq"
@@ -82,6 +87,20 @@ pub(crate) async fn events(conn: &mut PgConnection, query: &EventQuery) -> Resul
         });
     }
     Ok(out)
+}
+
+pub(crate) async fn count_people(conn: &mut PgConnection, range: TimeRange) -> Result<u64> {
+    let (from, to) = bounds(&range);
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT CASE WHEN customer_id IS NOT NULL THEN 'c:' || customer_id \
+           WHEN anonymous_id IS NOT NULL THEN 'v:' || anonymous_id ELSE 'm:' || message_id END) \
+         FROM events WHERE ts >= $1 AND ts < $2 AND kind IN ('track', 'page', 'screen')",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n as u64)
 }
 
 /// Run inside one `REPEATABLE READ` transaction (headers and lines must be one state).

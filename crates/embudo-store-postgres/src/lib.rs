@@ -507,6 +507,11 @@ impl Store for PgStore {
         Ok(facts::events(&mut conn, query).await?)
     }
 
+    async fn count_people(&self, range: TimeRange) -> StoreResult<u64> {
+        let mut conn = self.conn().await?;
+        Ok(facts::count_people(&mut conn, range).await?)
+    }
+
     async fn order_facts(&self, range: TimeRange) -> StoreResult<Vec<OrderFact>> {
         let mut tx = self.pool.begin_with(BEGIN_READ).await.map_err(from_sqlx)?;
         let orders = facts::orders(&mut tx, range).await?;

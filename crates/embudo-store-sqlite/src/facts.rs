@@ -25,8 +25,9 @@ const NAME: &str =
 
 pub(crate) fn events(conn: &Connection, query: &EventQuery) -> Result<Vec<EventFact>> {
     let (from, to) = bounds(&query.range);
+    let properties = if query.details { "properties" } else { "''" };
     let mut sql = format!(
-        "SELECT seq, ts, customer_id, anonymous_id, message_id, {NAME}, session_id, properties, \
+        "SELECT seq, ts, customer_id, anonymous_id, message_id, {NAME}, session_id, {properties}, \
          device_type, country, utm_source, utm_medium, utm_campaign \
          FROM events WHERE ts >= ?1 AND ts < ?2 AND kind IN ('track', 'page', 'screen')"
     );
@@ -67,6 +68,22 @@ pub(crate) fn events(conn: &Connection, query: &EventQuery) -> Result<Vec<EventF
         });
     }
     Ok(out)
+}
+
+/// The person key of an event, in SQL (see `embudo_store::facts::event_person`).
+pub(crate) const PERSON: &str = "CASE WHEN customer_id IS NOT NULL THEN 'c:' || customer_id \
+     WHEN anonymous_id IS NOT NULL THEN 'v:' || anonymous_id ELSE 'm:' || message_id END";
+
+pub(crate) fn count_people(conn: &Connection, range: TimeRange) -> Result<u64> {
+    let (from, to) = bounds(&range);
+    let sql = format!(
+        "SELECT count(DISTINCT {PERSON}) FROM events \
+         WHERE ts >= ?1 AND ts < ?2 AND kind IN ('track', 'page', 'screen')"
+    );
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row([from, to], |r| r.get(0))?;
+    Ok(n as u64)
 }
 
 pub(crate) fn orders(conn: &Connection, range: TimeRange) -> Result<Vec<OrderFact>> {

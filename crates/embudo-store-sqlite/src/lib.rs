@@ -507,6 +507,11 @@ impl Store for SqliteStore {
         self.read(move |conn| facts::events(conn, &query)).await
     }
 
+    async fn count_people(&self, range: TimeRange) -> StoreResult<u64> {
+        self.read(move |conn| facts::count_people(conn, range))
+            .await
+    }
+
     async fn order_facts(&self, range: TimeRange) -> StoreResult<Vec<OrderFact>> {
         self.read(move |conn| facts::orders(conn, range)).await
     }

@@ -1728,6 +1728,7 @@ pub async fn event_facts_resolve_people_and_read_details(store: &dyn Store) {
         .event_facts(&EventQuery {
             range: TimeRange::new(at(0), at(60)),
             names: Vec::new(),
+            details: true,
         })
         .await
         .unwrap();
@@ -1768,6 +1769,7 @@ pub async fn event_facts_resolve_people_and_read_details(store: &dyn Store) {
         .event_facts(&EventQuery {
             range: TimeRange::all(),
             names: vec!["Page Viewed".into(), "Product Viewed".into()],
+            details: false,
         })
         .await
         .unwrap();

@@ -148,6 +148,9 @@ pub trait Store: Send + Sync + 'static {
     /// Events in `query.range` with one of its names, in (time, seq) order.
     async fn event_facts(&self, query: &facts::EventQuery) -> StoreResult<Vec<facts::EventFact>>;
 
+    /// Distinct people (see [`facts`]) with an event (`track`, `page` or `screen`) in `range`.
+    async fn count_people(&self, range: facts::TimeRange) -> StoreResult<u64>;
+
     /// Orders placed in `range`, in (placed time, id) order.
     async fn order_facts(&self, range: facts::TimeRange) -> StoreResult<Vec<facts::OrderFact>>;
 
