@@ -318,7 +318,6 @@ async fn insert_events(
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    let ords: Vec<i32> = candidates.iter().map(|&p| p as i32).collect();
     let mut rows: Vec<(usize, &Message)> =
         candidates.iter().map(|&p| (p, &batch[p].message)).collect();
     rows.sort_unstable_by(|a, b| a.1.message_id.as_str().cmp(b.1.message_id.as_str()));
@@ -348,7 +347,9 @@ async fn insert_events(
     let mut pages = Vec::with_capacity(n);
     for (position, m) in &rows {
         let c = &m.context;
-        positions.push(*position as i32);
+        // 1-based rank of the message among the candidates (which are in batch order).
+        let rank = candidates.binary_search(position).unwrap_or_default() + 1;
+        positions.push(rank as i32);
         message_ids.push(m.message_id.as_str());
         kinds.push(m.kind.as_str());
         events.push(opt_text(m.event.as_deref()));
@@ -372,16 +373,19 @@ async fn insert_events(
         pages.push(opt_text(c.page_url.as_deref()));
     }
 
-    // `seqs` draws one sequence value per candidate in batch order (a function scan of an
-    // ascending array, materialized before the insert runs), so `seq` follows the batch even
-    // though rows go in by message id. Values drawn for duplicates are simply skipped.
+    // `seqs` draws one sequence value per candidate in batch order into an array (materialized
+    // once, before the insert runs), and each row takes the value at its rank, so `seq` follows
+    // the batch even though rows go in by message id. (A join on the rank instead made the
+    // planner, which cannot estimate `unnest`, pick a nested loop: quadratic in the batch.)
+    // Values drawn for duplicates are simply skipped.
     let returned = sqlx::query(
         "WITH seqs AS MATERIALIZED ( \
-           SELECT s.ord, nextval('events_seq_seq'::regclass) AS seq FROM unnest($1::int4[]) AS s(ord)) \
+           SELECT array_agg(nextval('events_seq_seq'::regclass) ORDER BY s.i) AS a \
+           FROM generate_series(1, $1::int4) AS s(i)) \
          INSERT INTO events (seq, message_id, kind, event, anonymous_id, user_id, customer_id, previous_id, group_id, \
            session_id, ts, received_at, properties, traits, context, device_type, country, city, utm_source, \
            utm_medium, utm_campaign, referrer, page_url) \
-         SELECT seqs.seq, u.message_id, u.kind, u.event, u.anonymous_id, u.user_id, \
+         SELECT (SELECT a FROM seqs)[u.ord], u.message_id, u.kind, u.event, u.anonymous_id, u.user_id, \
            CASE WHEN u.user_id IS NOT NULL THEN COALESCE(c.merged_into, u.user_id) ELSE i.customer_id END, \
            u.previous_id, u.group_id, u.session_id, u.ts, u.received_at, u.properties::jsonb, u.traits::jsonb, \
            u.context::jsonb, u.device_type, u.country, u.city, u.utm_source, u.utm_medium, u.utm_campaign, \
@@ -392,14 +396,13 @@ async fn insert_events(
            AS u(ord, message_id, kind, event, anonymous_id, user_id, previous_id, group_id, session_id, ts, \
                 received_at, properties, traits, context, device_type, country, city, utm_source, utm_medium, \
                 utm_campaign, referrer, page_url) \
-         JOIN seqs ON seqs.ord = u.ord \
          LEFT JOIN customers c ON c.id = u.user_id \
          LEFT JOIN identities i ON i.anonymous_id = u.anonymous_id \
          ORDER BY u.message_id COLLATE \"C\" \
          ON CONFLICT (message_id) DO NOTHING \
          RETURNING seq, message_id, customer_id",
     )
-    .bind(&ords)
+    .bind(n as i32)
     .bind(&positions)
     .bind(&message_ids)
     .bind(&kinds)
