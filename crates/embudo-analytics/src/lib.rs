@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod abandonment;
+pub mod columnar;
 pub mod funnel;
 pub mod growth;
 pub mod params;

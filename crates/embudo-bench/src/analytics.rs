@@ -88,6 +88,9 @@ pub async fn fill(store: &dyn Store, spec: &Spec) -> Result<(u64, f64)> {
     Ok((events, started.elapsed().as_secs_f64()))
 }
 
+/// One report of the dashboard set: its name, kind and parameters besides the range.
+type Dashboard = (&'static str, ReportKind, Vec<(&'static str, String)>);
+
 fn query(pairs: &[(&str, String)]) -> ReportQuery {
     ReportQuery::from_pairs(
         pairs
@@ -133,7 +136,7 @@ pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Va
         default_currency: Currency::EUR,
     };
     let range = [("from", from.to_string()), ("to", to.to_string())];
-    let dashboard: [(&str, ReportKind, Vec<(&str, String)>); 4] = [
+    let dashboard: [Dashboard; 4] = [
         ("funnel (default 4 steps)", ReportKind::Funnel, vec![]),
         (
             "revenue by day",
@@ -209,13 +212,47 @@ pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Va
         read_seconds
     );
 
+    // The columnar engine: the same events in memory, as the server would keep them.
+    let t = Instant::now();
+    let table = embudo_analytics::columnar::EventTable::from_facts(&facts);
+    let build_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    table.prepare();
+    let index_seconds = t.elapsed().as_secs_f64();
+    let period = embudo_analytics::Period::new(period_from, period_to, chrono_tz::Tz::UTC)?;
+    let funnel_spec = q.funnel_spec()?;
+    let no_customers = embudo_analytics::Customers::new();
+    let (columnar_median, report) = timed(spec.runs, || async {
+        Ok(embudo_analytics::columnar::funnel(
+            &period,
+            &funnel_spec,
+            &table,
+            &no_customers,
+        ))
+    })
+    .await?;
+    let columnar_counts: Vec<u64> = report.steps.iter().map(|s| s.count).collect();
+    println!(
+        "  columnar engine, same funnel in memory: p50 {:.1} ms (table build {:.2} s, person index {:.2} s, {:.0} MiB, {:.0} bytes/event), counts {columnar_counts:?}",
+        columnar_median * 1e3,
+        build_seconds,
+        index_seconds,
+        table.memory_bytes() as f64 / 1048576.0,
+        table.memory_bytes() as f64 / facts.len().max(1) as f64
+    );
+    ensure!(
+        columnar_counts == api_counts,
+        "the columnar engine's counts {columnar_counts:?} differ from the report's {api_counts:?}"
+    );
+
     let mut out = json!({
         "backend": backend,
         "events": counts.events,
         "orders": counts.orders,
         "dashboard": figures,
         "dashboard_sum_p50_ms": total * 1e3,
-        "six_step": {"api_seconds": api_seconds, "counts": api_counts, "funnel_events": facts.len(), "read_seconds": read_seconds},
+        "six_step": {"api_seconds": api_seconds, "counts": api_counts, "funnel_events": facts.len(), "read_seconds": read_seconds,
+            "columnar": {"p50_ms": columnar_median * 1e3, "build_seconds": build_seconds, "index_seconds": index_seconds, "memory_bytes": table.memory_bytes()}},
     });
 
     if let Some(python) = &spec.python {
@@ -269,6 +306,10 @@ pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Va
         ensure!(
             duck_counts == api_counts,
             "DuckDB's counts {duck_counts:?} differ from Embudo's {api_counts:?}"
+        );
+        println!(
+            "  ratio: DuckDB's p50 / the columnar engine's p50 = {:.2} (above 1: Embudo is faster)",
+            median / columnar_median
         );
         out["duckdb"] = json!({"p50_ms": median * 1e3, "result": duck});
     }
