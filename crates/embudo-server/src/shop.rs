@@ -7,6 +7,7 @@ use crate::auth::SecretAccess;
 use crate::body::{from_value, Json as JsonBody};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use embudo_core::{
@@ -161,9 +162,18 @@ pub async fn get_product(
 pub async fn list_products(
     _: SecretAccess,
     State(state): State<Arc<AppState>>,
-    Query(page): Query<PageRequest>,
+    page: Result<Query<PageRequest>, QueryRejection>,
 ) -> Result<Json<Vec<Product>>, ApiError> {
+    let Query(page) = page.map_err(page_rejection)?;
     Ok(Json(state.store.products(&page).await?))
+}
+
+/// A paging query string that cannot be read (`limit=abc`): 400, as a problem document.
+fn page_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the query string cannot be read (`after` is an id, `limit` a whole number): {}",
+        rejection.body_text()
+    ))
 }
 
 // ---- customers ----
@@ -215,8 +225,9 @@ pub async fn patch_customer(
 pub async fn list_customers(
     _: SecretAccess,
     State(state): State<Arc<AppState>>,
-    Query(page): Query<PageRequest>,
+    page: Result<Query<PageRequest>, QueryRejection>,
 ) -> Result<Json<Vec<Customer>>, ApiError> {
+    let Query(page) = page.map_err(page_rejection)?;
     Ok(Json(state.store.customers(&page).await?))
 }
 
@@ -321,8 +332,9 @@ pub async fn get_order(
 pub async fn list_orders(
     _: SecretAccess,
     State(state): State<Arc<AppState>>,
-    Query(page): Query<PageRequest>,
+    page: Result<Query<PageRequest>, QueryRejection>,
 ) -> Result<Json<Vec<Order>>, ApiError> {
+    let Query(page) = page.map_err(page_rejection)?;
     Ok(Json(state.store.orders(&page).await?))
 }
 

@@ -531,6 +531,18 @@ async fn shop_data_round_trips(app: &TestApp) {
         (StatusCode::OK, Some("business")),
         "{c1}"
     );
+    for path in [
+        "/v1/products?limit=abc",
+        "/v1/customers?limit=-1",
+        "/v1/orders?limit=1.5",
+    ] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("limit"),
+            "{path}: {body}"
+        );
+    }
 }
 
 async fn operations_endpoints_answer(app: &TestApp) {

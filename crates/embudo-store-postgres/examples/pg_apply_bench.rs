@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! eval "$(scripts/pg-cluster start)"
-//! cargo run --release -p embudo-store-postgres --features testing --example apply_bench [BATCHES]
+//! cargo run --release -p embudo-store-postgres --features testing --example pg_apply_bench [BATCHES]
 //! ```
 //!
 //! It prints events per second for one writer, and for two writers at once (two nodes).
