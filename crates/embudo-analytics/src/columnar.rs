@@ -2,8 +2,9 @@
 //!
 //! [`EventTable`] holds one column per field the funnel needs (time in microseconds, sequence
 //! number, person, event name and the seven breakdown attributes), with every string interned
-//! to a `u32` id. [`funnel`] and [`dropped`] give exactly what [`crate::funnel::funnel`] and
-//! [`crate::funnel::dropped`] give for the same events (see that module for the definitions),
+//! to a `u32` id. [`funnel`] and [`dropped`] are the engine of the funnel report (see
+//! [`crate::funnel`] for the definitions; its tests' reference implementation, written directly
+//! over the facts, gives exactly the same for the same events),
 //! but without owned strings or hashing on the query path:
 //!
 //! - the table keeps its rows in `(at, seq)` order (a fact older than the last one marks it
@@ -1065,7 +1066,7 @@ fn value_name(values: &Interner, id: u32) -> &str {
     }
 }
 
-/// The funnel report over the events of `table`: the same as [`crate::funnel::funnel`] over
+/// The funnel report over the events of `table`: the same as the reference implementation over
 /// the same events. See the funnel module for the definitions. Large queries run on several
 /// threads.
 pub fn funnel(
@@ -1120,7 +1121,7 @@ fn funnel_on(
 }
 
 /// The people whose furthest step is exactly `step`, over the events of `table`: the same as
-/// [`crate::funnel::dropped`] over the same events (1-based `step`; ascending person keys
+/// the reference implementation over the same events (1-based `step`; ascending person keys
 /// after `after`, at most `limit`; only those counted under `breakdown_value` of `spec.by`
 /// when both are given).
 #[allow(clippy::too_many_arguments)]
@@ -1424,7 +1425,7 @@ mod tests {
                         dropped_on(&case.period, &case.spec, table, customers, page, threads),
                         mine
                     );
-                    let theirs = funnel::dropped(
+                    let theirs = funnel::reference::dropped(
                         &case.period,
                         &case.spec,
                         &case.facts,
@@ -1457,7 +1458,7 @@ mod tests {
                 after,
                 limit,
             );
-            let theirs = funnel::dropped(
+            let theirs = funnel::reference::dropped(
                 &case.period,
                 &case.spec,
                 &case.facts,
@@ -1482,7 +1483,8 @@ mod tests {
             let table = EventTable::from_facts(&case.facts);
             assert_eq!(table.len(), case.facts.len());
             let mine = funnel(&case.period, &case.spec, &table, &customers);
-            let theirs = funnel::funnel(&case.period, &case.spec, &case.facts, &customers);
+            let theirs =
+                funnel::reference::funnel(&case.period, &case.spec, &case.facts, &customers);
             let what = format!("round {round}: {:?} {:?}", case.spec, case.period);
             assert_eq!(mine, theirs, "{what}");
             for threads in [2, 3, 5] {
@@ -1522,7 +1524,7 @@ mod tests {
                     };
                     assert_eq!(
                         funnel(&case.period, &spec, &table, &customers),
-                        funnel::funnel(&case.period, &spec, &case.facts, &customers),
+                        funnel::reference::funnel(&case.period, &spec, &case.facts, &customers),
                         "round {round}: {spec:?}"
                     );
                 }
@@ -1559,7 +1561,8 @@ mod tests {
                 if i % 7 == 3 {
                     // A query in between: the index is rebuilt after the next push.
                     let mine = funnel(&case.period, &case.spec, &table, &customers);
-                    let theirs = funnel::funnel(&case.period, &case.spec, &pushed, &customers);
+                    let theirs =
+                        funnel::reference::funnel(&case.period, &case.spec, &pushed, &customers);
                     assert_eq!(mine, theirs, "round {round}, after {i} pushes");
                     let split = funnel_on(&case.period, &case.spec, &table, &customers, Some(3));
                     assert_eq!(split, theirs, "round {round}, after {i} pushes, 3 threads");
@@ -1574,7 +1577,7 @@ mod tests {
             );
             assert_eq!(
                 expected,
-                funnel::funnel(&case.period, &case.spec, &whole, &customers)
+                funnel::reference::funnel(&case.period, &case.spec, &whole, &customers)
             );
             assert_eq!(
                 funnel(&case.period, &case.spec, &table, &customers),
@@ -1625,7 +1628,7 @@ mod tests {
         assert_eq!(report.breakdown[1].value, "google");
         assert_eq!(
             report,
-            funnel::funnel(&week, &spec, &facts, &Customers::new())
+            funnel::reference::funnel(&week, &spec, &facts, &Customers::new())
         );
         let page = dropped(&week, &spec, &table, &Customers::new(), 1, None, None, 10);
         assert_eq!(page.people, vec!["v:2"]);
@@ -1634,7 +1637,7 @@ mod tests {
         assert!(empty.is_empty());
         assert_eq!(
             funnel(&week, &spec, &empty, &Customers::new()),
-            funnel::funnel(&week, &spec, &[], &Customers::new())
+            funnel::reference::funnel(&week, &spec, &[], &Customers::new())
         );
         let unknown = FunnelSpec {
             steps: vec!["X".into(), "Y".into()],
@@ -1642,7 +1645,7 @@ mod tests {
         };
         assert_eq!(
             funnel(&week, &unknown, &table, &Customers::new()),
-            funnel::funnel(&week, &unknown, &facts, &Customers::new())
+            funnel::reference::funnel(&week, &unknown, &facts, &Customers::new())
         );
     }
 
@@ -1691,7 +1694,7 @@ mod tests {
         );
         assert_eq!(
             report,
-            funnel::funnel(&period, &spec, &facts, &Customers::new())
+            funnel::reference::funnel(&period, &spec, &facts, &Customers::new())
         );
         let page = dropped(&period, &spec, &table, &Customers::new(), 1, None, None, 9);
         assert_eq!(page.people, vec!["v:b", "v:e"]);
@@ -1848,7 +1851,7 @@ mod tests {
                     window: Duration::hours(6),
                     ..six_steps(by)
                 };
-                let theirs = funnel::funnel(&period, &spec, &facts, &customers);
+                let theirs = funnel::reference::funnel(&period, &spec, &facts, &customers);
                 assert!(theirs.steps[0].count > 1_000, "{theirs:?}");
                 assert_eq!(funnel(&period, &spec, &table, &customers), theirs);
                 assert_eq!(
@@ -1863,7 +1866,7 @@ mod tests {
                 };
                 assert_eq!(
                     dropped_on(&period, &spec, &table, &customers, page, Some(2)),
-                    funnel::dropped(
+                    funnel::reference::dropped(
                         &period,
                         &spec,
                         &facts,

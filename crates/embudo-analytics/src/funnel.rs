@@ -45,13 +45,13 @@
 //! Every function here is pure: the caller reads the events whose name is one of the steps,
 //! from `from` to `to + window`.
 
+use crate::columnar::EventTable;
 use crate::params::{Breakdown, ParamError, UNKNOWN};
 use crate::period::Period;
-use crate::{ratio, Customers};
-use chrono::{DateTime, Duration, Utc};
+use crate::Customers;
+use chrono::Duration;
 use embudo_store::facts::EventFact;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -212,43 +212,22 @@ pub struct DroppedPage {
 
 /// The funnel report over `events` (every event whose name is a step, from `period.from` to
 /// `period.to + spec.window`, sorted by time and sequence number). See the module
-/// documentation for the definitions.
+/// documentation for the definitions. Computed by the columnar engine
+/// ([`crate::columnar::funnel`]) over a table of these events.
 pub fn funnel(
     period: &Period,
     spec: &FunnelSpec,
     events: &[EventFact],
     customers: &Customers,
 ) -> FunnelReport {
-    let people = outcomes(period, spec, events);
-    let steps = build_steps(spec, people.values());
-    let breakdown = match spec.by {
-        None => Vec::new(),
-        Some(by) => {
-            let mut groups: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
-            for outcome in people.values() {
-                let value = outcome_value(by, outcome, events, customers);
-                groups.entry(value).or_default().push(outcome);
-            }
-            let mut rows: Vec<FunnelBreakdown> = groups
-                .into_iter()
-                .map(|(value, group)| FunnelBreakdown {
-                    value,
-                    steps: build_steps(spec, group.into_iter()),
-                })
-                .collect();
-            let first = |row: &FunnelBreakdown| row.steps.first().map_or(0, |s| s.count);
-            rows.sort_by(|a, b| first(b).cmp(&first(a)).then_with(|| a.value.cmp(&b.value)));
-            rows
-        }
-    };
-    FunnelReport { steps, breakdown }
+    crate::columnar::funnel(period, spec, &EventTable::from_facts(events), customers)
 }
 
 /// The people whose furthest step is exactly `step` (1-based; they reached it but not the
 /// next one), in ascending order of person key, after the key `after` when given, at most
 /// `limit` of them. With `breakdown_value`, only the people counted under that value of
 /// `spec.by` (ignored when `spec.by` is absent). A `step` of 0 or of the last step or beyond
-/// gives an empty page.
+/// gives an empty page. Computed by [`crate::columnar::dropped`].
 #[allow(clippy::too_many_arguments)]
 pub fn dropped(
     period: &Period,
@@ -260,28 +239,16 @@ pub fn dropped(
     after: Option<&str>,
     limit: usize,
 ) -> DroppedPage {
-    let mut page = DroppedPage {
-        people: Vec::new(),
-        next: None,
-    };
-    if step == 0 || step >= spec.steps.len() || limit == 0 {
-        return page;
-    }
-    let people = outcomes(period, spec, events);
-    let mut matching = people
-        .iter()
-        .filter(|(person, _)| after.is_none_or(|after| **person > after))
-        .filter(|(_, outcome)| outcome.reached == step)
-        .filter(|(_, outcome)| match (spec.by, breakdown_value) {
-            (Some(by), Some(value)) => outcome_value(by, outcome, events, customers) == value,
-            _ => true,
-        })
-        .map(|(person, _)| person.to_string());
-    page.people.extend(matching.by_ref().take(limit));
-    if matching.next().is_some() {
-        page.next = page.people.last().cloned();
-    }
-    page
+    crate::columnar::dropped(
+        period,
+        spec,
+        &EventTable::from_facts(events),
+        customers,
+        step,
+        breakdown_value,
+        after,
+        limit,
+    )
 }
 
 /// The breakdown value of one event: its field for `by` (the customer's type for
@@ -314,250 +281,336 @@ pub(crate) fn customer_type(person: &str, customers: &Customers) -> String {
         .to_string()
 }
 
-/// How far one person got.
-#[derive(Debug, Clone, PartialEq)]
-struct Outcome {
-    /// Their furthest step (1-based); 0 when they never started.
-    reached: usize,
-    /// The index in `events` of the event that started their best match.
-    start: Option<usize>,
-    /// Per step (0-based), the time from the previous step on the match that first reached
-    /// it (`None` for step 1, in mode `any`, and for steps not reached).
-    gaps: Vec<Option<Duration>>,
-}
+/// The reference implementation the columnar engine is tested against: the definitions of
+/// the module documentation, written directly over [`EventFact`]s (one pass per person, owned
+/// strings, hashing).
+#[cfg(test)]
+pub(crate) mod reference {
+    use super::*;
+    use crate::ratio;
+    use chrono::{DateTime, Utc};
+    use std::collections::{BTreeMap, HashMap, HashSet};
 
-impl Outcome {
-    fn new(steps: usize) -> Self {
-        Self {
-            reached: 0,
-            start: None,
-            gaps: vec![None; steps],
-        }
-    }
-}
-
-/// The outcome of every person who reached at least step 1, by person key.
-fn outcomes<'a>(
-    period: &Period,
-    spec: &FunnelSpec,
-    events: &'a [EventFact],
-) -> BTreeMap<&'a str, Outcome> {
-    let names: HashSet<&str> = spec.steps.iter().map(String::as_str).collect();
-    let mut by_person: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, event) in events.iter().enumerate() {
-        if names.contains(event.event.as_str()) {
-            by_person.entry(event.person.as_str()).or_default().push(i);
-        }
-    }
-    by_person
-        .into_iter()
-        .filter_map(|(person, mut indices)| {
-            // Already sorted in practice; sorting keeps the pass right whatever the input.
-            indices.sort_by_key(|&i| (events[i].at, events[i].seq));
-            let outcome = match spec.mode {
-                FunnelMode::Ordered => in_order(period, spec, events, &indices, false),
-                FunnelMode::Strict => in_order(period, spec, events, &indices, true),
-                FunnelMode::Any => any_order(period, spec, events, &indices),
-            };
-            (outcome.reached > 0).then_some((person, outcome))
-        })
-        .collect()
-}
-
-/// A partial match: where it started and when its latest step happened.
-#[derive(Debug, Clone, Copy)]
-struct Partial {
-    start: usize,
-    start_at: DateTime<Utc>,
-    last_at: DateTime<Utc>,
-}
-
-/// Modes `ordered` and `strict`: one pass over a person's funnel events (`indices`, in time
-/// order), keeping per step the partial match with the latest start among those that reached
-/// it (a later start has more of its window left, so it can do everything an earlier one
-/// can). Steps advance in descending order so that one event never advances two steps.
-fn in_order(
-    period: &Period,
-    spec: &FunnelSpec,
-    events: &[EventFact],
-    indices: &[usize],
-    strict: bool,
-) -> Outcome {
-    let n = spec.steps.len();
-    // `state[k]`: the best partial match that has done steps 1..=k+1.
-    let mut state: Vec<Option<Partial>> = vec![None; n];
-    let mut out = Outcome::new(n);
-    for &i in indices {
-        let event = &events[i];
-        for k in (1..n).rev() {
-            let advanced = state[k - 1]
-                .filter(|p| spec.steps[k] == event.event && event.at - p.start_at <= spec.window);
-            match advanced {
-                Some(previous) => {
-                    let next = Partial {
-                        last_at: event.at,
-                        ..previous
-                    };
-                    if out.reached < k + 1 {
-                        out.reached = k + 1;
-                        out.start = Some(previous.start);
-                        out.gaps[k] = Some(event.at - previous.last_at);
-                    }
-                    if strict || state[k].is_none_or(|s| next.start_at > s.start_at) {
-                        state[k] = Some(next);
-                    }
+    /// The funnel report over `events` (every event whose name is a step, from `period.from` to
+    /// `period.to + spec.window`, sorted by time and sequence number). See the module
+    /// documentation for the definitions.
+    pub(crate) fn funnel(
+        period: &Period,
+        spec: &FunnelSpec,
+        events: &[EventFact],
+        customers: &Customers,
+    ) -> FunnelReport {
+        let people = outcomes(period, spec, events);
+        let steps = build_steps(spec, people.values());
+        let breakdown = match spec.by {
+            None => Vec::new(),
+            Some(by) => {
+                let mut groups: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
+                for outcome in people.values() {
+                    let value = outcome_value(by, outcome, events, customers);
+                    groups.entry(value).or_default().push(outcome);
                 }
-                // In strict mode a match whose next funnel event is not its next step breaks.
-                None if strict => state[k] = None,
-                None => {}
+                let mut rows: Vec<FunnelBreakdown> = groups
+                    .into_iter()
+                    .map(|(value, group)| FunnelBreakdown {
+                        value,
+                        steps: build_steps(spec, group.into_iter()),
+                    })
+                    .collect();
+                let first = |row: &FunnelBreakdown| row.steps.first().map_or(0, |s| s.count);
+                rows.sort_by(|a, b| first(b).cmp(&first(a)).then_with(|| a.value.cmp(&b.value)));
+                rows
+            }
+        };
+        FunnelReport { steps, breakdown }
+    }
+
+    /// The people whose furthest step is exactly `step` (1-based; they reached it but not the
+    /// next one), in ascending order of person key, after the key `after` when given, at most
+    /// `limit` of them. With `breakdown_value`, only the people counted under that value of
+    /// `spec.by` (ignored when `spec.by` is absent). A `step` of 0 or of the last step or beyond
+    /// gives an empty page.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn dropped(
+        period: &Period,
+        spec: &FunnelSpec,
+        events: &[EventFact],
+        customers: &Customers,
+        step: usize,
+        breakdown_value: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> DroppedPage {
+        let mut page = DroppedPage {
+            people: Vec::new(),
+            next: None,
+        };
+        if step == 0 || step >= spec.steps.len() || limit == 0 {
+            return page;
+        }
+        let people = outcomes(period, spec, events);
+        let mut matching = people
+            .iter()
+            .filter(|(person, _)| after.is_none_or(|after| **person > after))
+            .filter(|(_, outcome)| outcome.reached == step)
+            .filter(|(_, outcome)| match (spec.by, breakdown_value) {
+                (Some(by), Some(value)) => outcome_value(by, outcome, events, customers) == value,
+                _ => true,
+            })
+            .map(|(person, _)| person.to_string());
+        page.people.extend(matching.by_ref().take(limit));
+        if matching.next().is_some() {
+            page.next = page.people.last().cloned();
+        }
+        page
+    }
+
+    /// How far one person got.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Outcome {
+        /// Their furthest step (1-based); 0 when they never started.
+        reached: usize,
+        /// The index in `events` of the event that started their best match.
+        start: Option<usize>,
+        /// Per step (0-based), the time from the previous step on the match that first reached
+        /// it (`None` for step 1, in mode `any`, and for steps not reached).
+        gaps: Vec<Option<Duration>>,
+    }
+
+    impl Outcome {
+        fn new(steps: usize) -> Self {
+            Self {
+                reached: 0,
+                start: None,
+                gaps: vec![None; steps],
             }
         }
-        let starts =
-            spec.steps[0] == event.event && event.at >= period.from && event.at < period.to;
-        if starts {
-            if strict || state[0].is_none_or(|s| event.at > s.start_at) {
-                state[0] = Some(Partial {
-                    start: i,
-                    start_at: event.at,
-                    last_at: event.at,
+    }
+
+    /// The outcome of every person who reached at least step 1, by person key.
+    fn outcomes<'a>(
+        period: &Period,
+        spec: &FunnelSpec,
+        events: &'a [EventFact],
+    ) -> BTreeMap<&'a str, Outcome> {
+        let names: HashSet<&str> = spec.steps.iter().map(String::as_str).collect();
+        let mut by_person: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, event) in events.iter().enumerate() {
+            if names.contains(event.event.as_str()) {
+                by_person.entry(event.person.as_str()).or_default().push(i);
+            }
+        }
+        by_person
+            .into_iter()
+            .filter_map(|(person, mut indices)| {
+                // Already sorted in practice; sorting keeps the pass right whatever the input.
+                indices.sort_by_key(|&i| (events[i].at, events[i].seq));
+                let outcome = match spec.mode {
+                    FunnelMode::Ordered => in_order(period, spec, events, &indices, false),
+                    FunnelMode::Strict => in_order(period, spec, events, &indices, true),
+                    FunnelMode::Any => any_order(period, spec, events, &indices),
+                };
+                (outcome.reached > 0).then_some((person, outcome))
+            })
+            .collect()
+    }
+
+    /// A partial match: where it started and when its latest step happened.
+    #[derive(Debug, Clone, Copy)]
+    struct Partial {
+        start: usize,
+        start_at: DateTime<Utc>,
+        last_at: DateTime<Utc>,
+    }
+
+    /// Modes `ordered` and `strict`: one pass over a person's funnel events (`indices`, in time
+    /// order), keeping per step the partial match with the latest start among those that reached
+    /// it (a later start has more of its window left, so it can do everything an earlier one
+    /// can). Steps advance in descending order so that one event never advances two steps.
+    fn in_order(
+        period: &Period,
+        spec: &FunnelSpec,
+        events: &[EventFact],
+        indices: &[usize],
+        strict: bool,
+    ) -> Outcome {
+        let n = spec.steps.len();
+        // `state[k]`: the best partial match that has done steps 1..=k+1.
+        let mut state: Vec<Option<Partial>> = vec![None; n];
+        let mut out = Outcome::new(n);
+        for &i in indices {
+            let event = &events[i];
+            for k in (1..n).rev() {
+                let advanced = state[k - 1].filter(|p| {
+                    spec.steps[k] == event.event && event.at - p.start_at <= spec.window
                 });
-            }
-            if out.reached == 0 {
-                out.reached = 1;
-                out.start = Some(i);
-            }
-        } else if strict {
-            state[0] = None;
-        }
-    }
-    out
-}
-
-/// Mode `any`: a sliding window over a person's funnel events (`indices`, in time order),
-/// counting the distinct steps done from each start in the range to `window` after it.
-fn any_order(
-    period: &Period,
-    spec: &FunnelSpec,
-    events: &[EventFact],
-    indices: &[usize],
-) -> Outcome {
-    let n = spec.steps.len();
-    // Each distinct name, and how many times the steps list it.
-    let mut slots: HashMap<&str, usize> = HashMap::new();
-    let mut wanted: Vec<usize> = Vec::new();
-    for name in &spec.steps {
-        let slot = *slots.entry(name.as_str()).or_insert_with(|| {
-            wanted.push(0);
-            wanted.len() - 1
-        });
-        wanted[slot] += 1;
-    }
-    let slot_of = |i: usize| slots.get(events[i].event.as_str()).copied();
-    let mut seen = vec![0usize; wanted.len()];
-    let mut done = 0usize;
-    let mut out = Outcome::new(n);
-    // The window holds `indices[pos..end]`.
-    let mut end = 0usize;
-    for (pos, &i) in indices.iter().enumerate() {
-        end = end.max(pos);
-        let start = &events[i];
-        if start.at >= period.from && start.at < period.to {
-            while end < indices.len() && events[indices[end]].at - start.at <= spec.window {
-                if let Some(slot) = slot_of(indices[end]) {
-                    if seen[slot] < wanted[slot] {
-                        done += 1;
+                match advanced {
+                    Some(previous) => {
+                        let next = Partial {
+                            last_at: event.at,
+                            ..previous
+                        };
+                        if out.reached < k + 1 {
+                            out.reached = k + 1;
+                            out.start = Some(previous.start);
+                            out.gaps[k] = Some(event.at - previous.last_at);
+                        }
+                        if strict || state[k].is_none_or(|s| next.start_at > s.start_at) {
+                            state[k] = Some(next);
+                        }
                     }
-                    seen[slot] += 1;
-                }
-                end += 1;
-            }
-            if done > out.reached {
-                out.reached = done;
-                out.start = Some(i);
-            }
-        }
-        if end > pos {
-            if let Some(slot) = slot_of(i) {
-                seen[slot] -= 1;
-                if seen[slot] < wanted[slot] {
-                    done -= 1;
+                    // In strict mode a match whose next funnel event is not its next step breaks.
+                    None if strict => state[k] = None,
+                    None => {}
                 }
             }
-        }
-    }
-    out
-}
-
-/// The breakdown value a person is counted under.
-fn outcome_value(
-    by: Breakdown,
-    outcome: &Outcome,
-    events: &[EventFact],
-    customers: &Customers,
-) -> String {
-    outcome.start.map_or_else(
-        || UNKNOWN.to_string(),
-        |i| event_value(by, &events[i], customers),
-    )
-}
-
-/// The steps of a group of people.
-fn build_steps<'a>(
-    spec: &FunnelSpec,
-    people: impl Iterator<Item = &'a Outcome>,
-) -> Vec<FunnelStep> {
-    let n = spec.steps.len();
-    let mut counts = vec![0u64; n];
-    let mut gaps: Vec<Vec<f64>> = vec![Vec::new(); n];
-    for outcome in people {
-        for k in 0..outcome.reached.min(n) {
-            counts[k] += 1;
-            if let Some(gap) = outcome.gaps[k] {
-                gaps[k].push(seconds(gap));
+            let starts =
+                spec.steps[0] == event.event && event.at >= period.from && event.at < period.to;
+            if starts {
+                if strict || state[0].is_none_or(|s| event.at > s.start_at) {
+                    state[0] = Some(Partial {
+                        start: i,
+                        start_at: event.at,
+                        last_at: event.at,
+                    });
+                }
+                if out.reached == 0 {
+                    out.reached = 1;
+                    out.start = Some(i);
+                }
+            } else if strict {
+                state[0] = None;
             }
         }
+        out
     }
-    let first = counts.first().copied().unwrap_or(0);
-    spec.steps
-        .iter()
-        .enumerate()
-        .map(|(k, name)| {
-            let previous = if k == 0 { counts[0] } else { counts[k - 1] };
-            FunnelStep {
-                event: name.clone(),
-                count: counts[k],
-                conversion_from_previous: ratio(counts[k], previous),
-                conversion_from_first: ratio(counts[k], first),
-                median_seconds_from_previous: median(&mut gaps[k]),
+
+    /// Mode `any`: a sliding window over a person's funnel events (`indices`, in time order),
+    /// counting the distinct steps done from each start in the range to `window` after it.
+    fn any_order(
+        period: &Period,
+        spec: &FunnelSpec,
+        events: &[EventFact],
+        indices: &[usize],
+    ) -> Outcome {
+        let n = spec.steps.len();
+        // Each distinct name, and how many times the steps list it.
+        let mut slots: HashMap<&str, usize> = HashMap::new();
+        let mut wanted: Vec<usize> = Vec::new();
+        for name in &spec.steps {
+            let slot = *slots.entry(name.as_str()).or_insert_with(|| {
+                wanted.push(0);
+                wanted.len() - 1
+            });
+            wanted[slot] += 1;
+        }
+        let slot_of = |i: usize| slots.get(events[i].event.as_str()).copied();
+        let mut seen = vec![0usize; wanted.len()];
+        let mut done = 0usize;
+        let mut out = Outcome::new(n);
+        // The window holds `indices[pos..end]`.
+        let mut end = 0usize;
+        for (pos, &i) in indices.iter().enumerate() {
+            end = end.max(pos);
+            let start = &events[i];
+            if start.at >= period.from && start.at < period.to {
+                while end < indices.len() && events[indices[end]].at - start.at <= spec.window {
+                    if let Some(slot) = slot_of(indices[end]) {
+                        if seen[slot] < wanted[slot] {
+                            done += 1;
+                        }
+                        seen[slot] += 1;
+                    }
+                    end += 1;
+                }
+                if done > out.reached {
+                    out.reached = done;
+                    out.start = Some(i);
+                }
             }
+            if end > pos {
+                if let Some(slot) = slot_of(i) {
+                    seen[slot] -= 1;
+                    if seen[slot] < wanted[slot] {
+                        done -= 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The breakdown value a person is counted under.
+    fn outcome_value(
+        by: Breakdown,
+        outcome: &Outcome,
+        events: &[EventFact],
+        customers: &Customers,
+    ) -> String {
+        outcome.start.map_or_else(
+            || UNKNOWN.to_string(),
+            |i| event_value(by, &events[i], customers),
+        )
+    }
+
+    /// The steps of a group of people.
+    fn build_steps<'a>(
+        spec: &FunnelSpec,
+        people: impl Iterator<Item = &'a Outcome>,
+    ) -> Vec<FunnelStep> {
+        let n = spec.steps.len();
+        let mut counts = vec![0u64; n];
+        let mut gaps: Vec<Vec<f64>> = vec![Vec::new(); n];
+        for outcome in people {
+            for k in 0..outcome.reached.min(n) {
+                counts[k] += 1;
+                if let Some(gap) = outcome.gaps[k] {
+                    gaps[k].push(seconds(gap));
+                }
+            }
+        }
+        let first = counts.first().copied().unwrap_or(0);
+        spec.steps
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let previous = if k == 0 { counts[0] } else { counts[k - 1] };
+                FunnelStep {
+                    event: name.clone(),
+                    count: counts[k],
+                    conversion_from_previous: ratio(counts[k], previous),
+                    conversion_from_first: ratio(counts[k], first),
+                    median_seconds_from_previous: median(&mut gaps[k]),
+                }
+            })
+            .collect()
+    }
+
+    /// A duration in seconds, to the microsecond.
+    fn seconds(d: Duration) -> f64 {
+        d.num_microseconds()
+            .map_or_else(|| d.num_seconds() as f64, |us| us as f64 / 1e6)
+    }
+
+    /// The median (the mean of the two middle values for an even count); `None` when empty.
+    fn median(values: &mut [f64]) -> Option<f64> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let mid = values.len() / 2;
+        Some(if mid * 2 == values.len() {
+            (values[mid - 1] + values[mid]) / 2.0
+        } else {
+            values[mid]
         })
-        .collect()
-}
-
-/// A duration in seconds, to the microsecond.
-fn seconds(d: Duration) -> f64 {
-    d.num_microseconds()
-        .map_or_else(|| d.num_seconds() as f64, |us| us as f64 / 1e6)
-}
-
-/// The median (the mean of the two middle values for an even count); `None` when empty.
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
     }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if mid * 2 == values.len() {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
     use embudo_core::{CustomerId, CustomerType};
     use embudo_store::facts::CustomerFact;
 

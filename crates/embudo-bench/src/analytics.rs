@@ -192,7 +192,7 @@ pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Va
         .iter()
         .map(|s| s["count"].as_u64().unwrap_or(0))
         .collect();
-    println!("  6-step funnel, all {} days, through the report API (store rows + row engine): {:.2} s, counts {api_counts:?}", spec.days, api_seconds);
+    println!("  6-step funnel, all {} days, through the report API (rows read from the store, then the funnel report): {:.2} s, counts {api_counts:?}", spec.days, api_seconds);
 
     let period_from = Utc.from_utc_datetime(&start.and_hms_opt(0, 0, 0).unwrap_or_default());
     let period_to = context.now;
