@@ -71,7 +71,7 @@ pub(crate) fn events(conn: &Connection, query: &EventQuery) -> Result<Vec<EventF
 }
 
 /// The person key of an event, in SQL (see `embudo_store::facts::event_person`).
-pub(crate) const PERSON: &str = "CASE WHEN customer_id IS NOT NULL THEN 'c:' || customer_id \
+const PERSON: &str = "CASE WHEN customer_id IS NOT NULL THEN 'c:' || customer_id \
      WHEN anonymous_id IS NOT NULL THEN 'v:' || anonymous_id ELSE 'm:' || message_id END";
 
 pub(crate) fn count_people(conn: &Connection, range: TimeRange) -> Result<u64> {
