@@ -1,0 +1,2 @@
+//! Customer lifetime value: BG/NBD and Gamma-Gamma.
+#![deny(missing_docs)]

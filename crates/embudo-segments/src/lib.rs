@@ -1,0 +1,2 @@
+//! Segments: a small language for conditions over a customer, and RFM scores.
+#![deny(missing_docs)]
