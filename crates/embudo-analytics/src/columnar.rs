@@ -23,6 +23,9 @@
 //! truncated); the report's bounds and window are compared exactly (rounded the right way)
 //! against them.
 
+mod traffic;
+pub use traffic::traffic;
+
 use crate::funnel::{
     DroppedPage, FunnelBreakdown, FunnelMode, FunnelReport, FunnelSpec, FunnelStep,
 };
@@ -30,7 +33,8 @@ use crate::params::{Breakdown, UNKNOWN};
 use crate::period::Period;
 use crate::{ratio, Customers};
 use chrono::{DateTime, Duration, Utc};
-use embudo_store::facts::EventFact;
+use embudo_core::{Currency, CustomerId};
+use embudo_store::facts::{EventFact, TimeRange};
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -38,6 +42,9 @@ use std::sync::OnceLock;
 
 /// The id no string has: an absent (or empty) attribute, or a name the table never saw.
 pub const NONE: u32 = u32::MAX;
+
+/// The value column's mark of an event without a value.
+const NO_VALUE: i64 = i64::MIN;
 
 /// The most rows a table may hold (row numbers are `u32`).
 pub const MAX_ROWS: usize = u32::MAX as usize - 1;
@@ -181,8 +188,16 @@ pub struct EventTable {
     event: Vec<u32>,
     /// Per [`ATTRIBUTES`], an id of `values` ([`NONE`] when absent or empty).
     attributes: [Vec<u32>; 7],
+    /// The client's session id, an id of `sessions` ([`NONE`] when absent or empty).
+    session: Vec<u32>,
+    /// What the event is worth in minor units ([`NO_VALUE`] when absent).
+    value: Vec<i64>,
+    /// The currency of `value`, an id of `values` ([`NONE`] when absent).
+    currency: Vec<u32>,
     /// Person keys.
     people: Interner,
+    /// Session ids.
+    sessions: Interner,
     /// Event names.
     names: Interner,
     /// Attribute values (one interner for all seven).
@@ -220,6 +235,9 @@ impl EventTable {
         for column in &mut self.attributes {
             column.reserve(additional);
         }
+        self.session.reserve(additional);
+        self.value.reserve(additional);
+        self.currency.reserve(additional);
     }
 
     /// Appends one event. Events should arrive in `(at, seq)` order; one that is older than
@@ -259,6 +277,15 @@ impl EventTable {
                 _ => NONE,
             });
         }
+        self.session.push(match fact.session_id.as_deref() {
+            Some(s) if !s.is_empty() => self.sessions.get_or_insert(s),
+            _ => NONE,
+        });
+        self.value.push(fact.value.unwrap_or(NO_VALUE));
+        self.currency.push(match fact.currency {
+            Some(c) => self.values.get_or_insert(c.code()),
+            None => NONE,
+        });
         self.index.take();
     }
 
@@ -279,6 +306,9 @@ impl EventTable {
         for column in &mut self.attributes {
             permute(column, &order);
         }
+        permute(&mut self.session, &order);
+        permute(&mut self.value, &order);
+        permute(&mut self.currency, &order);
         self.unsorted = false;
         self.index.take();
     }
@@ -311,16 +341,128 @@ impl EventTable {
 
     /// Approximate heap size in bytes, the per-person index included when built.
     pub fn memory_bytes(&self) -> usize {
-        let columns = (self.at.capacity() + self.seq.capacity()) * 8
+        let columns = (self.at.capacity() + self.seq.capacity() + self.value.capacity()) * 8
             + (self.person.capacity()
                 + self.event.capacity()
+                + self.session.capacity()
+                + self.currency.capacity()
                 + self.attributes.iter().map(Vec::capacity).sum::<usize>())
                 * 4;
         columns
             + self.people.memory_bytes()
+            + self.sessions.memory_bytes()
             + self.names.memory_bytes()
             + self.values.memory_bytes()
             + self.index.get().map_or(0, Index::memory_bytes)
+    }
+
+    /// The positions, in time order, of the rows in `range`, and the row at each position.
+    fn time_span(
+        &self,
+        range: TimeRange,
+    ) -> (std::ops::Range<usize>, impl Fn(usize) -> usize + '_) {
+        let index = self.index();
+        let row = move |i: usize| match &index.time {
+            None => i,
+            Some(order) => order[i] as usize,
+        };
+        let from = range.from.map_or(i64::MIN, ceil_micros);
+        let to = range.to.map_or(i64::MAX, ceil_micros);
+        let lo = lower_bound(self.len(), |i| self.at[row(i)] < from);
+        let hi = lo + lower_bound(self.len() - lo, |i| self.at[row(lo + i)] < to);
+        (lo..hi, row)
+    }
+
+    /// The events in `range` named one of `names` (all when empty), in `(at, seq)` order, as
+    /// the store would give them.
+    pub fn facts(&self, range: TimeRange, names: &[String]) -> Vec<EventFact> {
+        let wanted: Vec<bool> = (0..self.names.len() as u32)
+            .map(|id| names.is_empty() || names.iter().any(|n| n == self.names.name(id)))
+            .collect();
+        let (span, row) = self.time_span(range);
+        let text =
+            |id: u32, interner: &Interner| (id != NONE).then(|| interner.name(id).to_owned());
+        let mut out = Vec::new();
+        for i in span {
+            let r = row(i);
+            if !wanted[self.event[r] as usize] {
+                continue;
+            }
+            let person = self.people.name(self.person[r]);
+            let attribute = |column: usize| text(self.attributes[column][r], &self.values);
+            out.push(EventFact {
+                seq: self.seq[r],
+                at: DateTime::from_timestamp_micros(self.at[r]).unwrap_or_default(),
+                person: person.to_owned(),
+                customer_id: person
+                    .strip_prefix("c:")
+                    .and_then(|id| CustomerId::parse(id).ok()),
+                event: self.names.name(self.event[r]).to_owned(),
+                session_id: text(self.session[r], &self.sessions),
+                product_id: attribute(0),
+                category: attribute(1),
+                value: (self.value[r] != NO_VALUE).then_some(self.value[r]),
+                currency: (self.currency[r] != NONE)
+                    .then(|| Currency::parse(self.values.name(self.currency[r])).ok())
+                    .flatten(),
+                source: attribute(2),
+                medium: attribute(3),
+                campaign: attribute(4),
+                device: attribute(5),
+                country: attribute(6),
+            });
+        }
+        out
+    }
+
+    /// How many distinct people have an event in `range`.
+    pub fn count_people(&self, range: TimeRange) -> u64 {
+        let (span, row) = self.time_span(range);
+        let mut seen = vec![0u64; self.people.len().div_ceil(64)];
+        for i in span {
+            let p = self.person[row(i)] as usize;
+            seen[p / 64] |= 1 << (p % 64);
+        }
+        seen.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    /// Moves events between people: for each `(from, to)` in turn, the events whose person key
+    /// is `from` now belong to `to` (the identity log replayed, see
+    /// [`embudo_store::facts::IdentityChange`]). One pass over the rows, whatever the number
+    /// of changes.
+    pub fn rekey<'a>(&mut self, changes: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        // Per person id, its key now, for the ids that change; and per key id now, the ids that
+        // have it (besides itself).
+        let mut now: HashMap<u32, u32> = HashMap::new();
+        let mut holders: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (from, to) in changes {
+            let Some(from) = self.people.get(from) else {
+                continue;
+            };
+            let to = self.people.get_or_insert(to);
+            if from == to {
+                continue;
+            }
+            let mut moving = holders.remove(&from).unwrap_or_default();
+            if !now.contains_key(&from) {
+                moving.push(from);
+            }
+            for &id in &moving {
+                now.insert(id, to);
+            }
+            holders.entry(to).or_default().extend(moving);
+        }
+        if now.is_empty() {
+            return;
+        }
+        let mut map: Vec<u32> = (0..self.people.len() as u32).collect();
+        for (id, to) in now {
+            map[id as usize] = to;
+        }
+        for p in &mut self.person {
+            *p = map[*p as usize];
+        }
+        self.index.take();
     }
 
     /// The rows in `(at, seq, row)` order.
@@ -1698,6 +1840,81 @@ mod tests {
         );
         let page = dropped(&period, &spec, &table, &Customers::new(), 1, None, None, 9);
         assert_eq!(page.people, vec!["v:b", "v:e"]);
+    }
+
+    /// The table gives its events back as the store would, counts people in ranges, and moves
+    /// events between people as the identity log says.
+    #[test]
+    fn facts_people_and_identity_changes() {
+        let mut rng = Rng(5);
+        let eur = Currency::parse("EUR").unwrap();
+        for round in 0..200 {
+            let mut case = random_case(&mut rng, round);
+            for fact in &mut case.facts {
+                fact.customer_id = fact
+                    .person
+                    .strip_prefix("c:")
+                    .map(|c| CustomerId::parse(c).unwrap());
+                fact.session_id = rng.pick(&[None, Some("s1"), Some("s2")]).map(String::from);
+                if rng.chance(50) {
+                    fact.value = Some(rng.below(1000) as i64 - 10);
+                    fact.currency = Some(eur);
+                }
+                // Absent and empty attributes read back as absent, as the store gives them.
+                for v in [
+                    &mut fact.product_id,
+                    &mut fact.category,
+                    &mut fact.source,
+                    &mut fact.medium,
+                    &mut fact.campaign,
+                    &mut fact.device,
+                    &mut fact.country,
+                ] {
+                    if v.as_deref() == Some("") {
+                        *v = None;
+                    }
+                }
+            }
+            let mut table = EventTable::from_facts(&case.facts);
+            let expected = sorted(case.facts.clone());
+            assert_eq!(table.facts(TimeRange::all(), &[]), expected);
+            let range = case.period.range();
+            let names = vec!["A".to_string(), "Page Viewed".to_string()];
+            let within: Vec<EventFact> = expected
+                .iter()
+                .filter(|e| range.contains(e.at) && names.contains(&e.event))
+                .cloned()
+                .collect();
+            assert_eq!(table.facts(range, &names), within);
+            let people: std::collections::HashSet<&str> = expected
+                .iter()
+                .filter(|e| range.contains(e.at))
+                .map(|e| e.person.as_str())
+                .collect();
+            assert_eq!(table.count_people(range), people.len() as u64);
+
+            // Replaying changes one by one on the facts gives the same as the table's one pass.
+            let changes: Vec<(String, String)> = (0..rng.below(6))
+                .map(|_| {
+                    (
+                        rng.pick(&PEOPLE).to_string(),
+                        rng.pick(&["c:1", "c:2", "c:7", "v:0"]).to_string(),
+                    )
+                })
+                .collect();
+            let mut moved = expected.clone();
+            for (from, to) in &changes {
+                for fact in &mut moved {
+                    if &fact.person == from {
+                        fact.person = to.clone();
+                        fact.customer_id =
+                            to.strip_prefix("c:").map(|c| CustomerId::parse(c).unwrap());
+                    }
+                }
+            }
+            table.rekey(changes.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+            assert_eq!(table.facts(TimeRange::all(), &[]), moved, "{changes:?}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod abandonment;
 pub mod columnar;
 pub mod funnel;
 pub mod growth;
+pub mod live;
 pub mod params;
 pub mod period;
 pub mod report;

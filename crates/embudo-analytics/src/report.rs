@@ -162,16 +162,71 @@ impl ReportQuery {
         Period::new(from, to, tz)
     }
 
-    fn compare(&self) -> Result<Option<Compare>, ParamError> {
+    pub(crate) fn compare(&self) -> Result<Option<Compare>, ParamError> {
         opt(&self.compare)
     }
 
-    fn interval(&self) -> Result<Option<Interval>, ParamError> {
+    pub(crate) fn interval(&self) -> Result<Option<Interval>, ParamError> {
         opt(&self.interval)
     }
 
-    fn by(&self) -> Result<Option<Breakdown>, ParamError> {
+    pub(crate) fn by(&self) -> Result<Option<Breakdown>, ParamError> {
         opt(&self.by)
+    }
+
+    /// Funnel people: the step (1-based) and the page size.
+    pub(crate) fn dropped_page(&self, spec: &FunnelSpec) -> Result<(usize, usize), ParamError> {
+        let step: usize = match self.step.as_deref() {
+            Some(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| ParamError::new("step", format!("`{s}` is not a step number")))?,
+            None => {
+                return Err(ParamError::new(
+                    "step",
+                    "is required: the step (1-based) people dropped out after",
+                ))
+            }
+        };
+        if step == 0 || step >= spec.steps.len() {
+            return Err(ParamError::new(
+                "step",
+                format!(
+                    "must be between 1 and {} (the last step has no drop-out)",
+                    spec.steps.len() - 1
+                ),
+            ));
+        }
+        let limit: usize = match self.limit.as_deref() {
+            Some(l) => l
+                .trim()
+                .parse()
+                .ok()
+                .filter(|l| (1..=1000).contains(l))
+                .ok_or_else(|| ParamError::new("limit", "must be a whole number from 1 to 1000"))?,
+            None => 100,
+        };
+        Ok((step, limit))
+    }
+
+    /// Retention: the cohort interval (monthly by default; never daily).
+    pub(crate) fn cohort_interval(&self) -> Result<Interval, ParamError> {
+        let interval = self.interval()?.unwrap_or(Interval::Month);
+        if interval == Interval::Day {
+            return Err(ParamError::new(
+                "interval",
+                "retention cohorts are weekly or monthly",
+            ));
+        }
+        Ok(interval)
+    }
+
+    /// Cart abandonment: the timeout (24 hours by default).
+    pub(crate) fn timeout(&self) -> Result<Duration, ParamError> {
+        match self.timeout.as_deref() {
+            Some(t) => parse_duration("timeout", t),
+            None => Ok(Duration::hours(24)),
+        }
     }
 
     /// The funnel this query asks for.
@@ -228,7 +283,7 @@ pub async fn run(
     Ok(out)
 }
 
-fn period_json(period: &Period) -> Value {
+pub(crate) fn period_json(period: &Period) -> Value {
     json!({"from": period.from.to_rfc3339(), "to": period.to.to_rfc3339(), "tz": period.tz.name()})
 }
 
@@ -237,7 +292,7 @@ async fn customers(store: &dyn Store) -> Result<Customers, StoreError> {
 }
 
 /// Whether a breakdown needs the events' product details.
-fn needs_details(by: Option<Breakdown>) -> bool {
+pub(crate) fn needs_details(by: Option<Breakdown>) -> bool {
     matches!(by, Some(Breakdown::Product | Breakdown::Category))
 }
 
@@ -257,6 +312,7 @@ async fn one(
                     range: TimeRange::new(period.from, period.to + spec.window),
                     names: spec.steps.clone(),
                     details: needs_details(spec.by),
+                    seqs: None,
                 })
                 .await?;
             let customers = match spec.by {
@@ -266,39 +322,7 @@ async fn one(
             if kind == ReportKind::Funnel {
                 to_json(&funnel(period, &spec, &events, &customers))
             } else {
-                let step: usize = match query.step.as_deref() {
-                    Some(s) => s.trim().parse().map_err(|_| {
-                        ParamError::new("step", format!("`{s}` is not a step number"))
-                    })?,
-                    None => {
-                        return Err(ParamError::new(
-                            "step",
-                            "is required: the step (1-based) people dropped out after",
-                        )
-                        .into())
-                    }
-                };
-                if step == 0 || step >= spec.steps.len() {
-                    return Err(ParamError::new(
-                        "step",
-                        format!(
-                            "must be between 1 and {} (the last step has no drop-out)",
-                            spec.steps.len() - 1
-                        ),
-                    )
-                    .into());
-                }
-                let limit: usize = match query.limit.as_deref() {
-                    Some(l) => l
-                        .trim()
-                        .parse()
-                        .ok()
-                        .filter(|l| (1..=1000).contains(l))
-                        .ok_or_else(|| {
-                            ParamError::new("limit", "must be a whole number from 1 to 1000")
-                        })?,
-                    None => 100,
-                };
+                let (step, limit) = query.dropped_page(&spec)?;
                 to_json(&dropped(
                     period,
                     &spec,
@@ -317,6 +341,7 @@ async fn one(
                     range: period.range(),
                     names: Vec::new(),
                     details: needs_details(query.by()?),
+                    seqs: None,
                 })
                 .await?;
             let orders = store.order_facts(period.range()).await?;
@@ -377,27 +402,20 @@ async fn one(
             to_json(&growth(period, &previous, &inputs[0], &inputs[1]))
         }
         ReportKind::Retention => {
-            let interval = query.interval()?.unwrap_or(Interval::Month);
-            if interval == Interval::Day {
-                return Err(
-                    ParamError::new("interval", "retention cohorts are weekly or monthly").into(),
-                );
-            }
+            let interval = query.cohort_interval()?;
             let orders = store.order_facts(TimeRange::until(period.to)).await?;
             let refunds = store.refund_facts(TimeRange::until(period.to)).await?;
             to_json(&retention(period, interval, &orders, &refunds))
         }
         ReportKind::Abandonment => {
-            let timeout = match query.timeout.as_deref() {
-                Some(t) => parse_duration("timeout", t)?,
-                None => Duration::hours(24),
-            };
+            let timeout = query.timeout()?;
             let now = context.now.max(period.from);
             let events = store
                 .event_facts(&EventQuery {
                     range: TimeRange::new(period.from, now),
                     names: vec!["Product Added".into(), "Product Removed".into()],
                     details: true,
+                    seqs: None,
                 })
                 .await?;
             let orders = store.order_facts(TimeRange::new(period.from, now)).await?;
@@ -418,7 +436,7 @@ async fn one(
     Ok(out)
 }
 
-fn to_json<T: Serialize>(report: &T) -> Value {
+pub(crate) fn to_json<T: Serialize>(report: &T) -> Value {
     serde_json::to_value(report).unwrap_or(Value::Null)
 }
 

@@ -269,12 +269,19 @@ impl<'a> Tally<'a> {
 
 /// Sorted rows out of tallies by value.
 fn rows(tallies: HashMap<String, Tally>) -> Vec<TrafficBreakdownRow> {
-    let mut rows: Vec<TrafficBreakdownRow> = tallies
+    sorted_rows(
+        tallies
+            .into_iter()
+            .map(|(value, tally)| (value, tally.figures()))
+            .collect(),
+    )
+}
+
+/// Breakdown rows, most visitors first, then by value.
+pub(crate) fn sorted_rows(figures: Vec<(String, TrafficFigures)>) -> Vec<TrafficBreakdownRow> {
+    let mut rows: Vec<TrafficBreakdownRow> = figures
         .into_iter()
-        .map(|(value, tally)| TrafficBreakdownRow {
-            value,
-            figures: tally.figures(),
-        })
+        .map(|(value, figures)| TrafficBreakdownRow { value, figures })
         .collect();
     rows.sort_by(|a, b| {
         b.figures
@@ -317,7 +324,7 @@ fn person_rows<'a>(
 }
 
 /// The value of a buyer with no event in the range, from their order.
-fn order_value(by: Breakdown, order: &OrderFact, customers: &Customers) -> String {
+pub(crate) fn order_value(by: Breakdown, order: &OrderFact, customers: &Customers) -> String {
     let value = match by {
         Breakdown::Source => order.source.clone(),
         Breakdown::Medium => order.medium.clone(),
@@ -359,22 +366,30 @@ fn product_rows<'a>(
         tally.product_views += 1;
     }
     for order in orders {
-        let values: HashSet<String> = order
-            .lines
-            .iter()
-            .map(|line| {
-                known(if category {
-                    line.category.as_deref()
-                } else {
-                    Some(line.product_id.as_str())
-                })
-            })
-            .collect();
-        for value in values {
+        for value in product_order_values(category, order) {
             tallies.entry(value).or_default().order(order);
         }
     }
     rows(tallies)
+}
+
+/// The distinct products (or categories, when `category`) of an order's lines.
+pub(crate) fn product_order_values(category: bool, order: &OrderFact) -> HashSet<String> {
+    order
+        .lines
+        .iter()
+        .map(|line| {
+            let value = if category {
+                line.category.as_deref()
+            } else {
+                Some(line.product_id.as_str())
+            };
+            match value {
+                Some(v) if !v.is_empty() => v.to_string(),
+                _ => UNKNOWN.to_string(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 //! import and on a generated shop with events).
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use embudo_analytics::live::Live;
 use embudo_analytics::report::{run, Context, ReportKind, ReportQuery};
 use embudo_core::Currency;
 use embudo_import::{import, Format, ImportOptions, NoProgress};
 use embudo_store::Store;
 use serde_json::Value;
 use std::path::Path;
+use std::sync::Arc;
 
 fn context(now: DateTime<Utc>, currency: Currency) -> Context {
     Context {
@@ -34,11 +36,10 @@ async fn report(store: &dyn Store, kind: ReportKind, q: &ReportQuery, ctx: Conte
 }
 
 /// Every report with a few parameter sets, for comparing backends.
-async fn all_reports(store: &dyn Store, range: (&str, &str), ctx: Context) -> Vec<Value> {
+fn report_set<'a>(range: (&'a str, &'a str)) -> Vec<(ReportKind, Vec<(&'a str, &'a str)>)> {
     let (from, to) = range;
     let base = [("from", from), ("to", to)];
-    let mut out = Vec::new();
-    for (kind, extra) in [
+    [
         (ReportKind::Funnel, vec![]),
         (
             ReportKind::Funnel,
@@ -58,6 +59,10 @@ async fn all_reports(store: &dyn Store, range: (&str, &str), ctx: Context) -> Ve
         ),
         (ReportKind::Traffic, vec![("by", "product")]),
         (
+            ReportKind::Traffic,
+            vec![("by", "country"), ("compare", "previous")],
+        ),
+        (
             ReportKind::Revenue,
             vec![("interval", "month"), ("by", "category")],
         ),
@@ -72,9 +77,19 @@ async fn all_reports(store: &dyn Store, range: (&str, &str), ctx: Context) -> Ve
         (ReportKind::Growth, vec![]),
         (ReportKind::Retention, vec![("interval", "month")]),
         (ReportKind::Abandonment, vec![("timeout", "24h")]),
-    ] {
+    ]
+    .into_iter()
+    .map(|(kind, extra)| {
         let mut pairs = base.to_vec();
         pairs.extend(extra);
+        (kind, pairs)
+    })
+    .collect()
+}
+
+async fn all_reports(store: &dyn Store, range: (&str, &str), ctx: Context) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (kind, pairs) in report_set(range) {
         out.push(report(store, kind, &query(&pairs), ctx).await);
     }
     out
@@ -210,4 +225,116 @@ async fn generated_shop_reports_and_backends_agree() {
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x, y, "SQLite and PostgreSQL differ on {}", x["report"]);
     }
+}
+
+/// Applies raw Segment messages (JSON) through the ingestion path.
+async fn send(store: &dyn Store, messages: Vec<Value>, received: DateTime<Utc>) {
+    let effects = embudo_ingest::EffectsConfig {
+        default_currency: Currency::EUR,
+    };
+    let envelopes: Vec<_> = messages
+        .into_iter()
+        .map(|m| {
+            embudo_ingest::parse_json_message(m, None, received)
+                .and_then(|m| embudo_ingest::envelope(m, &effects))
+                .expect("valid message")
+        })
+        .collect();
+    store.apply(envelopes).await.unwrap();
+}
+
+/// The history kept in memory answers every report exactly as the store does: loaded half-way
+/// through a shop's life, then caught up after more days, visitors linked, customers merged,
+/// order status changes and refunds.
+async fn live_history_follows_the_store(store: Arc<dyn Store>) {
+    let end = NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+    let spec = embudo_generate::ShopSpec {
+        customers: 120,
+        days: 40,
+        seed: 11,
+        end,
+        currency: Currency::EUR,
+    };
+    let generator = embudo_generate::Generator::new(spec);
+    store.upsert_products(generator.catalog()).await.unwrap();
+    let received = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+    let ctx = context(received, Currency::EUR);
+    let range = ("2026-03-01", "2026-03-25");
+    let mut live: Option<Arc<Live>> = None;
+    for (n, day) in generator.days().enumerate() {
+        if n == 25 {
+            let loaded = Arc::new(Live::load(Arc::clone(&store)).await.unwrap());
+            compare(store.as_ref(), &loaded, range, ctx).await;
+            live = Some(loaded);
+        }
+        send(store.as_ref(), day.messages, received).await;
+        for (order, change) in &day.status_changes {
+            store.add_order_status(order, change).await.unwrap();
+        }
+    }
+    let live = live.unwrap();
+    let before = live.with(|h| h.events());
+    // A visitor with history is linked, and two customers are merged.
+    let at = "2026-03-20T10:00:00Z";
+    send(
+        store.as_ref(),
+        vec![
+            serde_json::json!({"type": "track", "event": "Product Viewed", "anonymous_id": "late-visitor",
+                "message_id": "live-1", "timestamp": at, "properties": {"product_id": "p1", "price": 10}}),
+            serde_json::json!({"type": "track", "event": "Product Added", "anonymous_id": "late-visitor",
+                "message_id": "live-2", "timestamp": at, "properties": {"product_id": "p1", "price": 10}}),
+        ],
+        received,
+    )
+    .await;
+    compare(store.as_ref(), &live, range, ctx).await;
+    let customers = store
+        .customers(&embudo_store::PageRequest {
+            limit: Some(3),
+            after: None,
+        })
+        .await
+        .unwrap();
+    let (a, b) = (customers[0].id.as_str(), customers[1].id.as_str());
+    send(
+        store.as_ref(),
+        vec![
+            serde_json::json!({"type": "identify", "anonymous_id": "late-visitor", "user_id": a,
+                "message_id": "live-3", "timestamp": "2026-03-30T10:00:00Z"}),
+            serde_json::json!({"type": "alias", "previous_id": b, "user_id": a,
+                "message_id": "live-4", "timestamp": "2026-03-30T10:00:01Z"}),
+        ],
+        received,
+    )
+    .await;
+    compare(store.as_ref(), &live, range, ctx).await;
+    assert!(live.with(|h| h.events()) > before);
+}
+
+async fn compare(store: &dyn Store, live: &Arc<Live>, range: (&str, &str), ctx: Context) {
+    let from_store = all_reports(store, range, ctx).await;
+    let mut from_live = Vec::new();
+    for (kind, pairs) in report_set(range) {
+        let q = query(&pairs);
+        from_live.push(
+            live.report(kind, &q, ctx)
+                .await
+                .unwrap_or_else(|e| panic!("{kind}: {e}")),
+        );
+    }
+    for (x, y) in from_store.iter().zip(&from_live) {
+        assert_eq!(
+            x, y,
+            "the store and the live history differ on {}",
+            x["report"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn live_history_follows_the_store_on_both_backends() {
+    let (sqlite, _dir) = embudo_store_sqlite::testing::fresh().await;
+    live_history_follows_the_store(sqlite).await;
+    let (postgres, _guard) = embudo_store_postgres::testing::fresh().await;
+    live_history_follows_the_store(postgres).await;
 }

@@ -203,6 +203,7 @@ pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Va
             range: TimeRange::new(period_from, period_to + window),
             names: SIX_STEPS.iter().map(|s| s.to_string()).collect(),
             details: false,
+            seqs: None,
         })
         .await?;
     let read_seconds = t.elapsed().as_secs_f64();

@@ -144,4 +144,17 @@ impl Store for NullApply {
     async fn customer_facts(&self) -> StoreResult<Vec<embudo_store::facts::CustomerFact>> {
         self.inner.customer_facts().await
     }
+    async fn fact_marks(&self) -> StoreResult<embudo_store::facts::Marks> {
+        self.inner.fact_marks().await
+    }
+    async fn customer_mark(&self) -> StoreResult<embudo_store::facts::Fingerprint> {
+        self.inner.customer_mark().await
+    }
+    async fn identity_changes(
+        &self,
+        after: i64,
+        through: i64,
+    ) -> StoreResult<Vec<embudo_store::facts::IdentityChange>> {
+        self.inner.identity_changes(after, through).await
+    }
 }

@@ -18,6 +18,9 @@ impl From<ReportError> for ApiError {
     }
 }
 
+/// The response header naming the engine that answered: `memory` or `store`.
+pub const ENGINE_HEADER: &str = "x-embudo-analytics";
+
 /// A report as JSON: funnel, funnel_people, traffic, revenue, growth, retention or
 /// abandonment. Parameters and definitions: docs/analytics.md.
 #[utoipa::path(
@@ -37,7 +40,7 @@ pub async fn report(
     State(state): State<Arc<AppState>>,
     Path(report): Path<String>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<([(&'static str, &'static str); 1], Json<serde_json::Value>), ApiError> {
     let kind: ReportKind = report
         .parse()
         .map_err(|e: embudo_analytics::ParamError| ApiError::NotFound(e.message))?;
@@ -52,7 +55,14 @@ pub async fn report(
         now: chrono::Utc::now(),
         default_currency: state.config.effects.default_currency,
     };
-    Ok(Json(
-        run(state.store.as_ref(), kind, &query, context).await?,
-    ))
+    // The history in memory once it is loaded, the store until then: the same answer, the
+    // header tells which engine gave it.
+    let (report, engine) = match state.live.get() {
+        Some(live) => (live.report(kind, &query, context).await?, "memory"),
+        None => (
+            run(state.store.as_ref(), kind, &query, context).await?,
+            "store",
+        ),
+    };
+    Ok(([(ENGINE_HEADER, engine)], Json(report)))
 }

@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub effects: EffectsConfig,
     /// The largest body of a shop-data request, in bytes.
     pub max_body_bytes: usize,
+    /// Whether to keep the shop's history in memory for analytics (loaded in the background
+    /// at start; reports read the store until it is ready).
+    pub analytics_in_memory: bool,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             limits: ParseLimits::default(),
             effects: EffectsConfig::default(),
             max_body_bytes: 8 * 1024 * 1024,
+            analytics_in_memory: true,
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Metrics.
     pub metrics: Metrics,
+    /// The history in memory for analytics, once loaded.
+    pub live: Arc<tokio::sync::OnceCell<Arc<embudo_analytics::live::Live>>>,
     keys: auth::KeyCache,
 }
 
@@ -78,8 +84,36 @@ impl AppState {
             committer,
             config,
             metrics: Metrics::default(),
+            live: Arc::new(tokio::sync::OnceCell::new()),
             keys: auth::KeyCache::default(),
         }
+    }
+
+    /// Loads the history into memory in the background, when the settings ask for it.
+    pub fn start_analytics(&self) {
+        if !self.config.analytics_in_memory {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let live = Arc::clone(&self.live);
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match embudo_analytics::live::Live::load(store).await {
+                Ok(loaded) => {
+                    let (events, bytes) = loaded.with(|h| (h.events(), h.memory_bytes()));
+                    tracing::info!(
+                        events,
+                        megabytes = bytes / (1024 * 1024),
+                        seconds = started.elapsed().as_secs_f64(),
+                        "analytics history loaded into memory"
+                    );
+                    let _ = live.set(Arc::new(loaded));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "loading the analytics history failed; reports read the store")
+                }
+            }
+        });
     }
 }
 
@@ -319,6 +353,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (committer, writers) = Committer::start(store.clone(), committer);
     let state = Arc::new(AppState::new(store, committer, config));
+    state.start_analytics();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -610,6 +610,30 @@ async fn analytics_reports_answer_and_refuse_bad_parameters(app: &TestApp) {
     let (status, body) = app.post("/v1/batch", &app.write, &batch).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
+    // The history is loaded into memory in the background at start; from then on the reports
+    // come from it (the store answers the same before).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let response = app
+            .http
+            .get(format!("{}/v1/analytics/traffic", app.base))
+            .bearer_auth(&app.secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let engine = response.headers()[embudo_server::analytics::ENGINE_HEADER].clone();
+        if engine == "memory" {
+            break;
+        }
+        assert_eq!(engine, "store");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the history never loaded"
+        );
+        tokio::task::yield_now().await;
+    }
+
     let range = "from=2026-01-01&to=2026-02-01";
     let (status, funnel) = app
         .get(&format!("/v1/analytics/funnel?{range}&by=device"))

@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use embudo_core::{CustomerId, CustomerType, OrderId, ProductId};
 use embudo_store::facts::{
     event_details_text, event_person, order_person, top_category, CustomerFact, EventFact,
-    EventQuery, LineFact, OrderFact, RefundFact, TimeRange,
+    EventQuery, Fingerprint, IdentityChange, LineFact, Marks, OrderFact, RefundFact, TimeRange,
+    FINGERPRINT_MODULUS,
 };
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
@@ -48,15 +49,23 @@ pub(crate) async fn events(conn: &mut PgConnection, query: &EventQuery) -> Resul
     } else {
         "''"
     };
+    let seqs = match (query.seqs, query.names.is_empty()) {
+        (None, _) => "",
+        (Some(_), true) => " AND seq > $3 AND seq <= $4",
+        (Some(_), false) => " AND seq > $4 AND seq <= $5",
+    };
     let sql = format!(
         "SELECT seq, ts, customer_id, anonymous_id, message_id, {NAME} AS name, session_id, {properties} AS properties, \
          device_type, country, utm_source, utm_medium, utm_campaign \
-         FROM events WHERE ts >= $1 AND ts < $2 AND kind IN ('track', 'page', 'screen'){filter}{names} \
+         FROM events WHERE ts >= $1 AND ts < $2 AND kind IN ('track', 'page', 'screen'){filter}{names}{seqs} \
          ORDER BY ts, seq"
     );
     let mut q = sqlx::query(&sql).bind(from).bind(to);
     if !query.names.is_empty() {
         q = q.bind(&query.names);
+    }
+    if let Some(seqs) = query.seqs {
+        q = q.bind(seqs.after).bind(seqs.through);
     }
     let rows = q.fetch_all(&mut *conn).await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -214,4 +223,65 @@ pub(crate) async fn customers(conn: &mut PgConnection) -> Result<Vec<CustomerFac
         });
     }
     Ok(out)
+}
+
+/// A fingerprint of `table` with the update-time expression `checksum` (a `timestamptz`
+/// expression turned into microseconds).
+async fn fingerprint(conn: &mut PgConnection, table: &str, checksum: &str) -> Result<Fingerprint> {
+    let sql = format!(
+        "SELECT count(*), coalesce(sum(({checksum}) % {FINGERPRINT_MODULUS}), 0)::bigint FROM {table}"
+    );
+    let (rows, checksum): (i64, i64) = sqlx::query_as(&sql).fetch_one(&mut *conn).await?;
+    Ok(Fingerprint { rows, checksum })
+}
+
+/// Microseconds since the epoch of a `timestamptz` column, in SQL.
+fn micros(column: &str) -> String {
+    format!("coalesce((extract(epoch FROM {column}) * 1000000)::bigint, 0)")
+}
+
+/// Run inside a transaction that holds the apply lock alone: every tracking batch that drew
+/// sequence numbers or identity log ids has committed, so the last ones are watermarks.
+pub(crate) async fn marks(conn: &mut PgConnection) -> Result<Marks> {
+    let (events, identities): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT max(seq) FROM events), (SELECT max(id) FROM identity_merges)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Marks {
+        events: events.unwrap_or(0),
+        identities: identities.unwrap_or(0),
+        orders: fingerprint(conn, "orders", &micros("updated_at")).await?,
+        refunds: fingerprint(conn, "refunds", &format!("{} + amount", micros("at"))).await?,
+    })
+}
+
+pub(crate) async fn customer_mark(conn: &mut PgConnection) -> Result<Fingerprint> {
+    fingerprint(conn, "customers", &micros("updated_at")).await
+}
+
+pub(crate) async fn identity_changes(
+    conn: &mut PgConnection,
+    after: i64,
+    through: i64,
+) -> Result<Vec<IdentityChange>> {
+    let rows: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(
+        "SELECT id, anonymous_id, from_customer, into_customer FROM identity_merges \
+         WHERE id > $1 AND id <= $2 ORDER BY id",
+    )
+    .bind(after)
+    .bind(through)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, anonymous_id, from_customer, into_customer)| IdentityChange {
+                id,
+                anonymous_id,
+                from_customer,
+                into_customer,
+            },
+        )
+        .collect())
 }

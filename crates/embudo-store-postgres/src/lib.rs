@@ -33,7 +33,10 @@ use embudo_core::{
     AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
     ProductId, Refund, StatusChange, StoredEvent,
 };
-use embudo_store::facts::{CustomerFact, EventFact, EventQuery, OrderFact, RefundFact, TimeRange};
+use embudo_store::facts::{
+    CustomerFact, EventFact, EventQuery, Fingerprint, IdentityChange, Marks, OrderFact, RefundFact,
+    TimeRange,
+};
 use embudo_store::{
     ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
     StoreResult,
@@ -527,6 +530,29 @@ impl Store for PgStore {
     async fn customer_facts(&self) -> StoreResult<Vec<CustomerFact>> {
         let mut conn = self.conn().await?;
         Ok(facts::customers(&mut conn).await?)
+    }
+
+    async fn fact_marks(&self) -> StoreResult<Marks> {
+        // Holding the apply lock alone waits for the tracking batches in flight, whose
+        // sequence numbers may be below ones already committed.
+        let mut tx = self
+            .pool
+            .begin_with(BEGIN_EXCLUSIVE)
+            .await
+            .map_err(from_sqlx)?;
+        let marks = facts::marks(&mut tx).await?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(marks)
+    }
+
+    async fn customer_mark(&self) -> StoreResult<Fingerprint> {
+        let mut conn = self.conn().await?;
+        Ok(facts::customer_mark(&mut conn).await?)
+    }
+
+    async fn identity_changes(&self, after: i64, through: i64) -> StoreResult<Vec<IdentityChange>> {
+        let mut conn = self.conn().await?;
+        Ok(facts::identity_changes(&mut conn, after, through).await?)
     }
 }
 

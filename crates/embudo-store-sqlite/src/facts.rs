@@ -5,7 +5,8 @@ use crate::error::Result;
 use embudo_core::{CustomerId, CustomerType, OrderId, ProductId};
 use embudo_store::facts::{
     event_details_text, event_person, order_person, top_category, CustomerFact, EventFact,
-    EventQuery, LineFact, OrderFact, RefundFact, TimeRange,
+    EventQuery, Fingerprint, IdentityChange, LineFact, Marks, OrderFact, RefundFact, TimeRange,
+    FINGERPRINT_MODULUS,
 };
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
@@ -38,6 +39,14 @@ pub(crate) fn events(conn: &Connection, query: &EventQuery) -> Result<Vec<EventF
             .collect();
         sql.push_str(&format!(" AND {NAME} IN ({})", marks.join(", ")));
         params.extend(query.names.iter().map(|n| Value::Text(n.clone())));
+    }
+    if let Some(seqs) = query.seqs {
+        sql.push_str(&format!(
+            " AND seq > ?{} AND seq <= ?{}",
+            params.len() + 1,
+            params.len() + 2
+        ));
+        params.extend([Value::Integer(seqs.after), Value::Integer(seqs.through)]);
     }
     sql.push_str(" ORDER BY ts, seq");
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -187,4 +196,58 @@ pub(crate) fn customers(conn: &Connection) -> Result<Vec<CustomerFact>> {
         });
     }
     Ok(out)
+}
+
+/// A fingerprint of `table` with the update-time expression `checksum`.
+fn fingerprint(conn: &Connection, table: &str, checksum: &str) -> Result<Fingerprint> {
+    let sql = format!(
+        "SELECT count(*), coalesce(sum(({checksum}) % {FINGERPRINT_MODULUS}), 0) FROM {table}"
+    );
+    Ok(conn.prepare_cached(&sql)?.query_row([], |row| {
+        Ok(Fingerprint {
+            rows: row.get(0)?,
+            checksum: row.get(1)?,
+        })
+    })?)
+}
+
+/// Run in one read transaction. The single writer commits sequence numbers in order, so the
+/// last one read is a watermark already.
+pub(crate) fn marks(conn: &Connection) -> Result<Marks> {
+    let last = |sql: &str| -> Result<i64> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row([], |row| row.get::<_, Option<i64>>(0))?
+            .unwrap_or(0))
+    };
+    Ok(Marks {
+        events: last("SELECT max(seq) FROM events")?,
+        identities: last("SELECT max(id) FROM identity_merges")?,
+        orders: fingerprint(conn, "orders", "updated_at")?,
+        refunds: fingerprint(conn, "refunds", "at + amount")?,
+    })
+}
+
+pub(crate) fn customer_mark(conn: &Connection) -> Result<Fingerprint> {
+    fingerprint(conn, "customers", "updated_at")
+}
+
+pub(crate) fn identity_changes(
+    conn: &Connection,
+    after: i64,
+    through: i64,
+) -> Result<Vec<IdentityChange>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, anonymous_id, from_customer, into_customer FROM identity_merges \
+         WHERE id > ?1 AND id <= ?2 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([after, through], |row| {
+        Ok(IdentityChange {
+            id: row.get(0)?,
+            anonymous_id: row.get(1)?,
+            from_customer: row.get(2)?,
+            into_customer: row.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -45,7 +45,10 @@ use embudo_core::{
     AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
     ProductId, Refund, StatusChange, StoredEvent,
 };
-use embudo_store::facts::{CustomerFact, EventFact, EventQuery, OrderFact, RefundFact, TimeRange};
+use embudo_store::facts::{
+    CustomerFact, EventFact, EventQuery, Fingerprint, IdentityChange, Marks, OrderFact, RefundFact,
+    TimeRange,
+};
 use embudo_store::{
     ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
     StoreResult,
@@ -522,5 +525,18 @@ impl Store for SqliteStore {
 
     async fn customer_facts(&self) -> StoreResult<Vec<CustomerFact>> {
         self.read(facts::customers).await
+    }
+
+    async fn fact_marks(&self) -> StoreResult<Marks> {
+        self.read(facts::marks).await
+    }
+
+    async fn customer_mark(&self) -> StoreResult<Fingerprint> {
+        self.read(facts::customer_mark).await
+    }
+
+    async fn identity_changes(&self, after: i64, through: i64) -> StoreResult<Vec<IdentityChange>> {
+        self.read(move |conn| facts::identity_changes(conn, after, through))
+            .await
     }
 }

@@ -60,6 +60,7 @@ macro_rules! conformance_tests {
             unicode_and_long_values_round_trip,
             event_facts_resolve_people_and_read_details,
             order_refund_and_customer_facts,
+            marks_and_identity_log_for_catching_up,
         );
     };
     (@each $factory:expr; $($name:ident),+ $(,)?) => {
@@ -1729,6 +1730,7 @@ pub async fn event_facts_resolve_people_and_read_details(store: &dyn Store) {
             range: TimeRange::new(at(0), at(60)),
             names: Vec::new(),
             details: true,
+            seqs: None,
         })
         .await
         .unwrap();
@@ -1770,6 +1772,7 @@ pub async fn event_facts_resolve_people_and_read_details(store: &dyn Store) {
             range: TimeRange::all(),
             names: vec!["Page Viewed".into(), "Product Viewed".into()],
             details: false,
+            seqs: None,
         })
         .await
         .unwrap();
@@ -1891,4 +1894,124 @@ pub async fn order_refund_and_customer_facts(store: &dyn Store) {
     let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, vec!["ann", "bob", "cat"]);
     assert_eq!(customers[0].person(), "c:ann");
+}
+
+/// What a copy kept in memory catches up with: the marks move with every kind of change, the
+/// events between two marks are read by sequence number, and the identity log, replayed on the
+/// person keys read before, gives the keys the events have now.
+pub async fn marks_and_identity_log_for_catching_up(store: &dyn Store) {
+    use crate::facts::{EventQuery, SeqRange, TimeRange};
+    let empty = store.fact_marks().await.unwrap();
+    assert_eq!((empty.events, empty.identities), (0, 0));
+    apply(
+        store,
+        vec![
+            envelope(anon_track("c-1", "v-a", 1), vec![]),
+            envelope(anon_track("c-2", "v-b", 2), vec![]),
+            envelope(user_track("c-3", "kim", 3), vec![]),
+        ],
+    )
+    .await;
+    let first = store.fact_marks().await.unwrap();
+    assert!(first.events > 0);
+    assert_eq!(first.identities, 0);
+    let read = |after: i64, through: i64| async move {
+        store
+            .event_facts(&EventQuery {
+                range: TimeRange::all(),
+                names: Vec::new(),
+                details: true,
+                seqs: Some(SeqRange { after, through }),
+            })
+            .await
+            .unwrap()
+    };
+    let before: Vec<(i64, String)> = read(0, first.events)
+        .await
+        .into_iter()
+        .map(|e| (e.seq, e.person))
+        .collect();
+    assert_eq!(before.len(), 3);
+
+    // v-a becomes ann, then ann is merged into kim; an order and a refund arrive.
+    apply(
+        store,
+        vec![
+            envelope(
+                identify("c-4", "v-a", "ann", 4),
+                vec![link("v-a", "ann", MergeReason::Identify)],
+            ),
+            envelope(anon_track("c-5", "v-b", 5), vec![]),
+        ],
+    )
+    .await;
+    let alias = Message {
+        user_id: Some(cid("kim")),
+        previous_id: Some("ann".into()),
+        ..message("c-6", MessageKind::Alias, 6)
+    };
+    apply_one(
+        store,
+        alias,
+        vec![
+            Effect::MergeCustomers {
+                from: cid("ann"),
+                into: cid("kim"),
+            },
+            link("ann", "kim", MergeReason::Alias),
+        ],
+    )
+    .await;
+    let second = store.fact_marks().await.unwrap();
+    assert!(second.events > first.events);
+    assert!(second.identities > first.identities);
+    assert_eq!(second.orders, first.orders);
+    let new: Vec<i64> = read(first.events, second.events)
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(new.len(), 1, "only the one new track event is a fact");
+    assert!(new[0] > first.events);
+
+    let changes = store
+        .identity_changes(first.identities, second.identities)
+        .await
+        .unwrap();
+    assert!(changes.windows(2).all(|w| w[0].id < w[1].id));
+    let mut replayed = before.clone();
+    for (from, to) in changes.iter().filter_map(|c| c.person_keys()) {
+        for (_, person) in &mut replayed {
+            if *person == from {
+                *person = to.clone();
+            }
+        }
+    }
+    let now: Vec<(i64, String)> = read(0, first.events)
+        .await
+        .into_iter()
+        .map(|e| (e.seq, e.person))
+        .collect();
+    assert_eq!(replayed, now);
+    assert_eq!(now.iter().filter(|(_, p)| p == "c:kim").count(), 2);
+
+    let o = order(
+        "c-o",
+        Some("kim"),
+        Currency::EUR,
+        vec![product_line("p-01", 1, 4000, 0)],
+        7,
+    );
+    store.upsert_orders(&[o]).await.unwrap();
+    let third = store.fact_marks().await.unwrap();
+    assert_ne!(third.orders, second.orders);
+    assert_eq!(third.refunds, second.refunds);
+    store
+        .record_refunds(&[refund("c-r", "c-o", Some("kim"), 500, Currency::EUR, 8)])
+        .await
+        .unwrap();
+    let fourth = store.fact_marks().await.unwrap();
+    assert_ne!(fourth.refunds, third.refunds);
+    let customers = store.customer_mark().await.unwrap();
+    assert!(customers.rows >= 2);
 }

@@ -57,6 +57,79 @@ pub struct EventQuery {
     /// Whether to read the details kept in the properties (product, category, value,
     /// currency); without them the read is several times faster.
     pub details: bool,
+    /// Only events whose sequence number is in this range (all when absent).
+    pub seqs: Option<SeqRange>,
+}
+
+/// Sequence numbers `after < seq <= through`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqRange {
+    /// Exclusive start.
+    pub after: i64,
+    /// Inclusive end.
+    pub through: i64,
+}
+
+/// Where the history analytics reads stood at one moment, cheap to read, so that a copy kept
+/// in memory can tell whether it is still up to date and what to read to catch up.
+///
+/// Every event with a sequence number up to `events`, and every identity change with an id up
+/// to `identities`, was committed when the marks were read: none can appear later below them
+/// (on PostgreSQL, reading the marks waits for the tracking batches in flight).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// The last event sequence number (0 without events).
+    pub events: i64,
+    /// The last id of the identity log (links and merges; 0 without any).
+    pub identities: i64,
+    /// The orders, with their lines and status history (changes bump their update time).
+    pub orders: Fingerprint,
+    /// The refunds.
+    pub refunds: Fingerprint,
+}
+
+/// A fingerprint of a table: its rows and a checksum of their update times. Any insert and
+/// any change that moves an update time changes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// How many rows.
+    pub rows: i64,
+    /// The sum over the rows of their update time in microseconds modulo 1,000,000,007 (plus,
+    /// for refunds, the amount).
+    pub checksum: i64,
+}
+
+/// The modulus of [`Fingerprint::checksum`] terms.
+pub const FINGERPRINT_MODULUS: i64 = 1_000_000_007;
+
+/// One entry of the identity log, in the order the changes happened. Replaying them on the
+/// person keys of events read earlier gives the keys those events have now:
+/// - a link (`anonymous_id` set): the events whose person is the visitor `v:<anonymous_id>`
+///   now belong to `c:<into_customer>`;
+/// - a merge (`from_customer` set): the events of `c:<from_customer>` now belong to
+///   `c:<into_customer>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityChange {
+    /// Its id in the log.
+    pub id: i64,
+    /// The visitor linked.
+    pub anonymous_id: Option<String>,
+    /// The customer merged away.
+    pub from_customer: Option<String>,
+    /// The customer they now belong to.
+    pub into_customer: String,
+}
+
+impl IdentityChange {
+    /// The person key whose events move, and the key they move to.
+    pub fn person_keys(&self) -> Option<(String, String)> {
+        let from = match (&self.anonymous_id, &self.from_customer) {
+            (_, Some(customer)) => customer_person(customer),
+            (Some(visitor), None) => visitor_person(visitor),
+            (None, None) => return None,
+        };
+        Some((from, customer_person(&self.into_customer)))
+    }
 }
 
 /// One event (a `track`, `page` or `screen` call).

@@ -159,4 +159,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every customer that is not merged into another.
     async fn customer_facts(&self) -> StoreResult<Vec<facts::CustomerFact>>;
+
+    /// Where the analytics history stands now (see [`facts::Marks`]).
+    async fn fact_marks(&self) -> StoreResult<facts::Marks>;
+
+    /// A fingerprint of the customers analytics reads.
+    async fn customer_mark(&self) -> StoreResult<facts::Fingerprint>;
+
+    /// The identity log entries with `after < id <= through`, in order.
+    async fn identity_changes(
+        &self,
+        after: i64,
+        through: i64,
+    ) -> StoreResult<Vec<facts::IdentityChange>>;
 }

@@ -55,6 +55,8 @@ pub struct FileSettings {
     pub max_message_bytes: Option<usize>,
     /// Largest tracking batch, bytes.
     pub max_batch_bytes: Option<usize>,
+    /// Whether the server keeps the history in memory for analytics (default true).
+    pub analytics_in_memory: Option<bool>,
 }
 
 /// Checked settings.
@@ -72,6 +74,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Largest tracking batch, bytes.
     pub max_batch_bytes: usize,
+    /// Whether the server keeps the history in memory for analytics.
+    pub analytics_in_memory: bool,
 }
 
 /// The name of the SQLite file inside the data directory.
@@ -127,6 +131,7 @@ impl Settings {
             default_currency,
             max_message_bytes,
             max_batch_bytes,
+            analytics_in_memory: file.analytics_in_memory.unwrap_or(true),
         })
     }
 }

@@ -20,6 +20,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         effects: EffectsConfig {
             default_currency: settings.default_currency,
         },
+        analytics_in_memory: settings.analytics_in_memory,
         ..ServerConfig::default()
     }
 }
