@@ -17,6 +17,7 @@ pub mod period;
 pub mod report;
 pub mod retention;
 pub mod revenue;
+pub mod rfm;
 pub mod traffic;
 
 pub use params::{Breakdown, ParamError};

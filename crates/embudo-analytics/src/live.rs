@@ -26,6 +26,7 @@ use crate::period::{Interval, Period};
 use crate::report::{period_json, to_json, Context, ReportError, ReportKind, ReportQuery};
 use crate::retention::retention;
 use crate::revenue::revenue;
+use crate::rfm::rfm;
 use crate::{customers_by_person, Customers};
 use embudo_store::facts::{
     EventQuery, Fingerprint, Marks, OrderFact, RefundFact, SeqRange, TimeRange,
@@ -228,7 +229,7 @@ impl Live {
         context: Context,
     ) -> Result<Value, ReportError> {
         // Parameters are checked before any work.
-        let period = query.period(context.now)?;
+        let period = query.period_for(kind, context.now)?;
         let compare = query.compare()?;
         let by = query.by()?;
         self.refresh(needs_customers(kind, by)).await?;
@@ -342,6 +343,11 @@ fn one(
                 context.default_currency,
             ))
         }
+        ReportKind::Rfm => to_json(&rfm(
+            period,
+            history.orders_in(period.range()),
+            history.refunds_in(TimeRange::until(period.to)),
+        )),
     };
     if let Value::Object(map) = &mut out {
         map.insert("report".into(), Value::String(kind.as_str().into()));

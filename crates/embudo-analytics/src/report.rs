@@ -8,6 +8,7 @@ use crate::params::{parse_duration, Breakdown, Compare, ParamError};
 use crate::period::{parse_tz, start_of, Interval, Period};
 use crate::retention::retention;
 use crate::revenue::revenue;
+use crate::rfm::rfm;
 use crate::traffic::traffic;
 use crate::{customers_by_person, Customers};
 use chrono::{DateTime, Days, Duration, Utc};
@@ -38,11 +39,13 @@ pub enum ReportKind {
     Retention,
     /// Cart abandonment and recovery.
     Abandonment,
+    /// Recency, frequency and monetary scores and groups.
+    Rfm,
 }
 
 impl ReportKind {
     /// Every report.
-    pub const ALL: [ReportKind; 7] = [
+    pub const ALL: [ReportKind; 8] = [
         ReportKind::Funnel,
         ReportKind::FunnelPeople,
         ReportKind::Traffic,
@@ -50,6 +53,7 @@ impl ReportKind {
         ReportKind::Growth,
         ReportKind::Retention,
         ReportKind::Abandonment,
+        ReportKind::Rfm,
     ];
 
     /// The name in the API path and the CLI.
@@ -62,6 +66,7 @@ impl ReportKind {
             ReportKind::Growth => "growth",
             ReportKind::Retention => "retention",
             ReportKind::Abandonment => "abandonment",
+            ReportKind::Rfm => "rfm",
         }
     }
 }
@@ -150,6 +155,15 @@ fn opt<T: FromStr<Err = ParamError>>(value: &Option<String>) -> Result<Option<T>
 impl ReportQuery {
     /// The report's period (defaults: the 30 days up to the end of today, UTC).
     pub fn period(&self, now: DateTime<Utc>) -> Result<Period, ParamError> {
+        self.period_with(now, 30)
+    }
+
+    /// The period of `kind`: RFM looks back 365 days by default.
+    pub fn period_for(&self, kind: ReportKind, now: DateTime<Utc>) -> Result<Period, ParamError> {
+        self.period_with(now, if kind == ReportKind::Rfm { 365 } else { 30 })
+    }
+
+    fn period_with(&self, now: DateTime<Utc>, days: u64) -> Result<Period, ParamError> {
         let tz = parse_tz(self.tz.as_deref())?;
         let to = match self.to.as_deref().filter(|t| !t.trim().is_empty()) {
             Some(to) => crate::period::parse_bound("to", to, tz)?,
@@ -157,7 +171,7 @@ impl ReportQuery {
         };
         let from = match self.from.as_deref().filter(|t| !t.trim().is_empty()) {
             Some(from) => crate::period::parse_bound("from", from, tz)?,
-            None => start_of(to.with_timezone(&tz).date_naive() - Days::new(30), tz),
+            None => start_of(to.with_timezone(&tz).date_naive() - Days::new(days), tz),
         };
         Period::new(from, to, tz)
     }
@@ -269,7 +283,7 @@ pub async fn run(
     query: &ReportQuery,
     context: Context,
 ) -> Result<Value, ReportError> {
-    let period = query.period(context.now)?;
+    let period = query.period_for(kind, context.now)?;
     let compare = query.compare()?;
     let mut out = one(store, kind, query, &period, compare, context).await?;
     if let (Some(compare), true) = (
@@ -427,6 +441,11 @@ async fn one(
                 &orders,
                 context.default_currency,
             ))
+        }
+        ReportKind::Rfm => {
+            let orders = store.order_facts(period.range()).await?;
+            let refunds = store.refund_facts(TimeRange::until(period.to)).await?;
+            to_json(&rfm(period, &orders, &refunds))
         }
     };
     if let Value::Object(map) = &mut out {

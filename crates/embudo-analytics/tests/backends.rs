@@ -77,6 +77,7 @@ fn report_set<'a>(range: (&'a str, &'a str)) -> Vec<(ReportKind, Vec<(&'a str, &
         (ReportKind::Growth, vec![]),
         (ReportKind::Retention, vec![("interval", "month")]),
         (ReportKind::Abandonment, vec![("timeout", "24h")]),
+        (ReportKind::Rfm, vec![]),
     ]
     .into_iter()
     .map(|(kind, extra)| {

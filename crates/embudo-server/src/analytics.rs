@@ -27,7 +27,7 @@ pub const ENGINE_HEADER: &str = "x-embudo-analytics";
     get,
     path = "/v1/analytics/{report}",
     tag = "analytics",
-    params(("report" = String, Path, description = "funnel, funnel_people, traffic, revenue, growth, retention or abandonment"), ReportQuery),
+    params(("report" = String, Path, description = "funnel, funnel_people, traffic, revenue, growth, retention, abandonment or rfm"), ReportQuery),
     responses(
         (status = 200, description = "The report", body = Object),
         (status = 400, description = "A parameter cannot be used", body = crate::problem::Problem),

@@ -27,7 +27,7 @@ pub enum Format {
 /// `embudo report` arguments: the API's query parameters as flags.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// funnel, funnel-people, traffic, revenue, growth, retention or abandonment.
+    /// funnel, funnel-people, traffic, revenue, growth, retention, abandonment or rfm.
     pub report: String,
     /// Start, inclusive: a date (midnight in --tz) or an RFC 3339 time [default: 30 days before --to].
     #[arg(long)]
