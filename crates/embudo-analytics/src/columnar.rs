@@ -491,6 +491,8 @@ struct Index {
     at: Vec<i64>,
     /// The name of each of `rows`.
     name: Vec<u32>,
+    /// The client session of each of `rows`.
+    session: Vec<u32>,
 }
 
 impl Index {
@@ -510,6 +512,7 @@ impl Index {
         let mut rows = vec![0u32; n];
         let mut at = vec![0i64; n];
         let mut name = vec![0u32; n];
+        let mut session = vec![0u32; n];
         let mut place = |r: usize| {
             let p = table.person[r] as usize;
             let j = next[p] as usize;
@@ -517,6 +520,7 @@ impl Index {
             rows[j] = r as u32;
             at[j] = table.at[r];
             name[j] = table.event[r];
+            session[j] = table.session[r];
         };
         match &time {
             Some(order) => order.iter().for_each(|&r| place(r as usize)),
@@ -528,12 +532,17 @@ impl Index {
             rows,
             at,
             name,
+            session,
         }
     }
 
     fn memory_bytes(&self) -> usize {
         self.time.as_ref().map_or(0, Vec::capacity) * 4
-            + (self.offsets.capacity() + self.rows.capacity() + self.name.capacity()) * 4
+            + (self.offsets.capacity()
+                + self.rows.capacity()
+                + self.name.capacity()
+                + self.session.capacity())
+                * 4
             + self.at.capacity() * 8
     }
 }
@@ -839,6 +848,50 @@ fn threads_for(rows: usize) -> usize {
     cores.min(8).min(rows / 200_000).max(1)
 }
 
+/// Bounds of `threads` ranges of person ids, in 64-person words of a bitset of `words` words,
+/// with about as many events each.
+fn person_words(index: &Index, words: usize, threads: usize) -> Vec<usize> {
+    let total = index.rows.len();
+    let mut bounds = vec![0usize];
+    for t in 1..threads {
+        let person = index
+            .offsets
+            .partition_point(|&o| (o as usize) < total / threads * t);
+        let word = (person / 64).clamp(*bounds.last().unwrap_or(&0), words);
+        bounds.push(word);
+    }
+    bounds.push(words);
+    bounds
+}
+
+/// Runs `work(from_word, to_word)` over the ranges `bounds` on as many threads, the first on
+/// this one; the results in order.
+fn on_threads<S: Send>(bounds: &[usize], work: impl Fn(usize, usize) -> S + Sync) -> Vec<S> {
+    if bounds.len() <= 2 {
+        return vec![work(bounds[0], *bounds.last().unwrap_or(&bounds[0]))];
+    }
+    std::thread::scope(|scope| {
+        let work = &work;
+        let others: Vec<_> = bounds
+            .windows(2)
+            .skip(1)
+            .map(|b| {
+                let (a, z) = (b[0], b[1]);
+                scope.spawn(move || work(a, z))
+            })
+            .collect();
+        let mut states = vec![work(bounds[0], bounds[1])];
+        for other in others {
+            states.push(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        states
+    })
+}
+
 /// The first of `0..len` for which `below(i)` is false (`below` is true, then false).
 fn lower_bound(len: usize, below: impl Fn(usize) -> bool) -> usize {
     let (mut lo, mut hi) = (0, len);
@@ -876,18 +929,8 @@ fn each_outcome<S: Send>(
     let hi = lo + lower_bound(table.len() - lo, |i| at(lo + i) < plan.to);
     let threads = threads.unwrap_or_else(|| threads_for(hi - lo)).max(1);
     let marks = candidates(table, plan, lo..hi, threads);
-    // Person ranges (in words of `marks`) with about as many events each.
     let words = marks.len();
-    let total = index.rows.len();
-    let mut bounds = vec![0usize];
-    for t in 1..threads {
-        let person = index
-            .offsets
-            .partition_point(|&o| (o as usize) < total / threads * t);
-        let word = (person / 64).clamp(*bounds.last().unwrap_or(&0), words);
-        bounds.push(word);
-    }
-    bounds.push(words);
+    let bounds = person_words(index, words, threads);
     let work = |from_word: usize, to_word: usize| {
         let mut state = init();
         let mut pass = Pass::new(plan);
@@ -905,29 +948,7 @@ fn each_outcome<S: Send>(
         }
         state
     };
-    if threads == 1 {
-        return vec![work(0, words)];
-    }
-    std::thread::scope(|scope| {
-        let work = &work;
-        let others: Vec<_> = bounds
-            .windows(2)
-            .skip(1)
-            .map(|b| {
-                let (a, z) = (b[0], b[1]);
-                scope.spawn(move || work(a, z))
-            })
-            .collect();
-        let mut states = vec![work(bounds[0], bounds[1])];
-        for other in others {
-            states.push(
-                other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        states
-    })
+    on_threads(&bounds, work)
 }
 
 /// A bit per person id: whether they have an event that can start a match among the events

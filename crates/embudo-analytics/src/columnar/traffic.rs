@@ -2,7 +2,10 @@
 //! [`crate::traffic::traffic`] over the same events (see that module for the definitions), but
 //! one linear walk per person over the table's per-person index, without owned strings.
 
-use super::{ceil_micros, lower_bound, value_name, EventTable, Interner, NONE};
+use super::{
+    ceil_micros, lower_bound, on_threads, person_words, threads_for, value_name, EventTable,
+    Interner, NONE,
+};
 use crate::funnel::customer_type;
 use crate::params::Breakdown;
 use crate::period::{Interval, Period};
@@ -57,6 +60,13 @@ fn figures(counts: &Counts, buys: Option<&Buys>) -> TrafficFigures {
         orders: buys.map_or(0, |b| b.orders),
         conversion_rate: ratio(buyers, counts.visitors),
     }
+}
+
+/// What one thread counted.
+struct Part {
+    total: Counts,
+    series: Vec<Counts>,
+    groups: HashMap<u32, Counts>,
 }
 
 /// How events are broken down.
@@ -139,6 +149,19 @@ pub fn traffic(
     orders: &[OrderFact],
     customers: &Customers,
 ) -> TrafficReport {
+    traffic_on(period, interval, by, table, orders, customers, None)
+}
+
+/// [`traffic`] on `threads` threads (`None`: as many as the size asks for).
+fn traffic_on(
+    period: &Period,
+    interval: Option<Interval>,
+    by: Option<Breakdown>,
+    table: &EventTable,
+    orders: &[OrderFact],
+    customers: &Customers,
+    threads: Option<usize>,
+) -> TrafficReport {
     let from = ceil_micros(period.from);
     let to = ceil_micros(period.to);
     let gap = SESSION_GAP_MINUTES * 60_000_000;
@@ -161,6 +184,7 @@ pub fn traffic(
 
     // The people with an event in the range.
     let (span, row) = table.time_span(embudo_store::facts::TimeRange::new(period.from, period.to));
+    let threads = threads.unwrap_or_else(|| threads_for(span.len())).max(1);
     let mut marked = vec![0u64; table.people.len().div_ceil(64)];
     for i in span {
         let p = table.person[row(i)] as usize;
@@ -173,91 +197,112 @@ pub fn traffic(
         a + lower_bound(z - a, |j| index.at[a + j] < from)
     };
 
-    // Customer types are the only values not in the table: numbered here.
+    // Customer types are the only values not in the table: numbered here, every possible one
+    // before the walk (which only looks them up).
     let mut types = Interner::new();
-    let mut person_key = |p: usize, first_row: usize| -> u32 {
+    types.get_or_insert(crate::params::UNKNOWN);
+    for customer in customers.values() {
+        types.get_or_insert(customer.customer_type.as_str());
+    }
+    let person_key = |p: usize, first_row: usize| -> u32 {
         match mode {
             Mode::Person(Some(column)) => table.attributes[column][first_row],
-            Mode::Person(None) => {
-                types.get_or_insert(&customer_type(table.people.name(p as u32), customers))
-            }
+            Mode::Person(None) => types
+                .get(&customer_type(table.people.name(p as u32), customers))
+                .unwrap_or(NONE),
             _ => NONE,
         }
     };
 
+    let bounds = person_words(index, marked.len(), threads);
+    let work = |from_word: usize, to_word: usize| {
+        let mut part = Part {
+            total: Counts::default(),
+            series: vec![Counts::default(); dates.len()],
+            groups: HashMap::new(),
+        };
+        let mut sessions = Sessions::default();
+        let mut views: Vec<(u32, u32)> = Vec::new();
+        for (word_at, &word) in marked.iter().enumerate().take(to_word).skip(from_word) {
+            let mut bits = word;
+            while bits != 0 {
+                let p = word_at * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let start = first_in_range(p);
+                let end = index.offsets[p + 1] as usize;
+                sessions.clear();
+                views.clear();
+                let mut mine = Counts {
+                    visitors: 1,
+                    ..Counts::default()
+                };
+                let mut bucket = 0usize;
+                let mut last_bucket = usize::MAX;
+                for j in start..end {
+                    let at = index.at[j];
+                    if at >= to {
+                        break;
+                    }
+                    let name = index.name[j];
+                    while bucket < starts.len() && starts[bucket] <= at {
+                        bucket += 1;
+                    }
+                    let (number, starts_session) = sessions.of(index.session[j], at, gap);
+                    if let Some(counts) = part.series.get_mut(bucket) {
+                        if bucket != last_bucket {
+                            counts.visitors += 1;
+                            last_bucket = bucket;
+                        }
+                        counts.sessions += u64::from(starts_session);
+                        counts.page_views += u64::from(name == page);
+                        counts.product_views += u64::from(name == product);
+                    }
+                    mine.sessions += u64::from(starts_session);
+                    mine.page_views += u64::from(name == page);
+                    if name == product {
+                        mine.product_views += 1;
+                        if let Mode::Product(column) = mode {
+                            views.push((table.attributes[column][index.rows[j] as usize], number));
+                        }
+                    }
+                }
+                part.total.add(&mine);
+                match mode {
+                    Mode::None => {}
+                    Mode::Person(_) => {
+                        let key = person_key(p, index.rows[start] as usize);
+                        part.groups.entry(key).or_default().add(&mine);
+                    }
+                    Mode::Product(_) => {
+                        views.sort_unstable();
+                        let mut last: Option<(u32, u32)> = None;
+                        for &(value, session) in &views {
+                            let counts = part.groups.entry(value).or_default();
+                            counts.product_views += 1;
+                            if last.map(|l| l.0) != Some(value) {
+                                counts.visitors += 1;
+                            }
+                            if last != Some((value, session)) {
+                                counts.sessions += 1;
+                            }
+                            last = Some((value, session));
+                        }
+                    }
+                }
+            }
+        }
+        part
+    };
     let mut total = Counts::default();
     let mut series = vec![Counts::default(); dates.len()];
     let mut groups: HashMap<u32, Counts> = HashMap::new();
-    let mut sessions = Sessions::default();
-    let mut views: Vec<(u32, u32)> = Vec::new();
-    for (word_at, &word) in marked.iter().enumerate() {
-        let mut bits = word;
-        while bits != 0 {
-            let p = word_at * 64 + bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let start = first_in_range(p);
-            let end = index.offsets[p + 1] as usize;
-            sessions.clear();
-            views.clear();
-            let mut mine = Counts {
-                visitors: 1,
-                ..Counts::default()
-            };
-            let mut bucket = 0usize;
-            let mut last_bucket = usize::MAX;
-            for j in start..end {
-                let at = index.at[j];
-                if at >= to {
-                    break;
-                }
-                let r = index.rows[j] as usize;
-                let name = index.name[j];
-                while bucket < starts.len() && starts[bucket] <= at {
-                    bucket += 1;
-                }
-                let (number, starts_session) = sessions.of(table.session[r], at, gap);
-                let in_bucket = series.get_mut(bucket);
-                if let Some(counts) = in_bucket {
-                    if bucket != last_bucket {
-                        counts.visitors += 1;
-                        last_bucket = bucket;
-                    }
-                    counts.sessions += u64::from(starts_session);
-                    counts.page_views += u64::from(name == page);
-                    counts.product_views += u64::from(name == product);
-                }
-                mine.sessions += u64::from(starts_session);
-                mine.page_views += u64::from(name == page);
-                if name == product {
-                    mine.product_views += 1;
-                    if let Mode::Product(column) = mode {
-                        views.push((table.attributes[column][r], number));
-                    }
-                }
-            }
-            total.add(&mine);
-            match mode {
-                Mode::None => {}
-                Mode::Person(_) => {
-                    let key = person_key(p, index.rows[start] as usize);
-                    groups.entry(key).or_default().add(&mine);
-                }
-                Mode::Product(_) => {
-                    views.sort_unstable();
-                    let mut last: Option<(u32, u32)> = None;
-                    for &(value, session) in &views {
-                        let counts = groups.entry(value).or_default();
-                        counts.product_views += 1;
-                        if last.map(|l| l.0) != Some(value) {
-                            counts.visitors += 1;
-                        }
-                        if last != Some((value, session)) {
-                            counts.sessions += 1;
-                        }
-                        last = Some((value, session));
-                    }
-                }
-            }
+    for part in on_threads(&bounds, work) {
+        total.add(&part.total);
+        for (s, p) in series.iter_mut().zip(&part.series) {
+            s.add(p);
+        }
+        for (key, counts) in part.groups {
+            groups.entry(key).or_default().add(&counts);
         }
     }
 
@@ -507,6 +552,9 @@ mod tests {
             let table = EventTable::from_facts(&events);
             let mine = super::traffic(&period, interval, by, &table, &orders, &customers);
             let theirs = traffic::traffic(&period, interval, by, &events, &orders, &customers);
+            let threads = Some(2 + round % 3);
+            let split = traffic_on(&period, interval, by, &table, &orders, &customers, threads);
+            assert_eq!(split, theirs, "round {round} on {threads:?} threads");
             assert_eq!(
                 mine, theirs,
                 "round {round}: {period:?} {interval:?} {by:?}"
