@@ -46,6 +46,10 @@ pub struct RfmOut {
     pub currencies: Vec<RfmCurrency>,
 }
 
+/// A customer's orders in one currency: the currency, the customer, the last order, how many,
+/// and their net value.
+type Acc = (Currency, CustomerId, DateTime<Utc>, u64, i64);
+
 /// The RFM inputs per currency: the period's orders (not cancelled, of known customers) net of
 /// their refunds made up to the end of the period.
 pub fn rfm_inputs(
@@ -60,8 +64,7 @@ pub fn rfm_inputs(
         }
     }
     // (currency, customer) → (last order, orders, monetary).
-    let mut acc: BTreeMap<(&'static str, &str), (Currency, CustomerId, DateTime<Utc>, u64, i64)> =
-        BTreeMap::new();
+    let mut acc: BTreeMap<(&'static str, &str), Acc> = BTreeMap::new();
     for order in orders {
         if order.cancelled || order.placed_at < period.from || order.placed_at >= period.to {
             continue;

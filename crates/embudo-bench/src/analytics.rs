@@ -4,6 +4,7 @@
 
 use anyhow::{ensure, Context as _, Result};
 use chrono::{Days, NaiveDate, TimeZone, Utc};
+use embudo_analytics::live::Live;
 use embudo_analytics::report::{run as run_report, Context, ReportKind, ReportQuery};
 use embudo_core::Currency;
 use embudo_store::facts::{EventQuery, TimeRange};
@@ -11,6 +12,7 @@ use embudo_store::Store;
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The ad-hoc funnel's steps (six of the generated shop's events, in shopping order).
@@ -123,7 +125,8 @@ where
 }
 
 /// Measures everything on a filled `store`, printing as it goes; returns the figures as JSON.
-pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Value> {
+pub async fn measure(shared: Arc<dyn Store>, spec: &Spec, backend: &str) -> Result<Value> {
+    let store = shared.as_ref();
     let counts = store.counts().await?;
     println!(
         "analytics {backend}: {} events, {} orders, {} customers",
@@ -156,22 +159,72 @@ pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Va
     ];
     let mut figures = Vec::new();
     let mut total = 0.0;
-    for (name, kind, extra) in dashboard {
+    let mut answers = Vec::new();
+    for (name, kind, extra) in &dashboard {
         let mut pairs = range.to_vec();
-        pairs.extend(extra);
+        pairs.extend(extra.iter().cloned());
         let q = query(&pairs);
-        let (median, _) = timed(spec.runs, || async {
-            Ok(run_report(store, kind, &q, context).await?)
+        let (median, answer) = timed(spec.runs, || async {
+            Ok(run_report(store, *kind, &q, context).await?)
         })
         .await?;
         total += median;
-        println!("  dashboard, 90 days, {name}: p50 {:.1} ms", median * 1e3);
-        figures.push(json!({"report": name, "p50_ms": median * 1e3}));
+        answers.push(answer);
+        println!(
+            "  dashboard, 90 days, {name}, read from the store: p50 {:.1} ms",
+            median * 1e3
+        );
+        figures.push(json!({"report": name, "engine": "store", "p50_ms": median * 1e3}));
     }
     println!(
-        "  dashboard set, 90 days: sum of p50s {:.1} ms",
+        "  dashboard set, 90 days, read from the store: sum of p50s {:.1} ms",
         total * 1e3
     );
+
+    // The server's engine: the history in memory, caught up with the store before each report.
+    let t = Instant::now();
+    let live = Arc::new(Live::load(Arc::clone(&shared)).await?);
+    let load_seconds = t.elapsed().as_secs_f64();
+    let live_bytes = live.with(|h| h.memory_bytes());
+    println!(
+        "  history loaded into memory: {:.1} s, {:.0} MiB",
+        load_seconds,
+        live_bytes as f64 / 1048576.0
+    );
+    let mut live_total = 0.0;
+    let mut live_figures = Vec::new();
+    for ((name, kind, extra), expected) in dashboard.iter().zip(&answers) {
+        let mut pairs = range.to_vec();
+        pairs.extend(extra.iter().cloned());
+        let q = query(&pairs);
+        let (median, answer) = timed(spec.runs, || async {
+            Ok(live.report(*kind, &q, context).await?)
+        })
+        .await?;
+        ensure!(
+            &answer == expected,
+            "{name}: the history in memory answers differently from the store"
+        );
+        live_total += median;
+        println!(
+            "  dashboard, 90 days, {name}, in memory: p50 {:.1} ms",
+            median * 1e3
+        );
+        live_figures.push(json!({"report": name, "engine": "memory", "p50_ms": median * 1e3}));
+    }
+    println!(
+        "  dashboard set, 90 days, in memory: sum of p50s {:.1} ms",
+        live_total * 1e3
+    );
+    let marks = {
+        let (median, _) = timed(spec.runs, || async { Ok(shared.fact_marks().await?) }).await?;
+        median
+    };
+    println!(
+        "  of which the check for changes before each report: p50 {:.2} ms",
+        marks * 1e3
+    );
+    figures.extend(live_figures);
 
     // The ad-hoc 6-step funnel over all raw events.
     let start = spec.end - Days::new(u64::from(spec.days.saturating_sub(1)));
@@ -193,6 +246,16 @@ pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Va
         .map(|s| s["count"].as_u64().unwrap_or(0))
         .collect();
     println!("  6-step funnel, all {} days, through the report API (rows read from the store, then the funnel report): {:.2} s, counts {api_counts:?}", spec.days, api_seconds);
+    let (live_funnel, live_answer) = timed(spec.runs, || async {
+        Ok(live.report(ReportKind::Funnel, &q, context).await?)
+    })
+    .await?;
+    ensure!(live_answer == api, "the 6-step funnel differs in memory");
+    println!(
+        "  6-step funnel, all {} days, in memory (as the server answers): p50 {:.1} ms",
+        spec.days,
+        live_funnel * 1e3
+    );
 
     let period_from = Utc.from_utc_datetime(&start.and_hms_opt(0, 0, 0).unwrap_or_default());
     let period_to = context.now;
@@ -252,6 +315,8 @@ pub async fn measure(store: &dyn Store, spec: &Spec, backend: &str) -> Result<Va
         "orders": counts.orders,
         "dashboard": figures,
         "dashboard_sum_p50_ms": total * 1e3,
+        "memory": {"load_seconds": load_seconds, "bytes": live_bytes, "dashboard_sum_p50_ms": live_total * 1e3,
+            "marks_p50_ms": marks * 1e3, "six_step_p50_ms": live_funnel * 1e3},
         "six_step": {"api_seconds": api_seconds, "counts": api_counts, "funnel_events": facts.len(), "read_seconds": read_seconds,
             "columnar": {"p50_ms": columnar_median * 1e3, "build_seconds": build_seconds, "index_seconds": index_seconds, "memory_bytes": table.memory_bytes()}},
     });
@@ -331,4 +396,75 @@ fn duckdb(python: &Path, csv: &Path, spec: &Path) -> Result<Value> {
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// What [`dashboard_loop`] did.
+#[derive(Debug, Clone, Default)]
+pub struct DashboardStats {
+    /// Dashboard sets answered.
+    pub sets: usize,
+    /// Their times, in seconds.
+    pub seconds: Vec<f64>,
+    /// Events in memory at the end.
+    pub events: usize,
+}
+
+impl std::fmt::Display for DashboardStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p50 = if self.seconds.is_empty() {
+            0.0
+        } else {
+            p50(self.seconds.clone())
+        };
+        write!(
+            f,
+            "{} dashboard sets from memory (p50 {:.1} ms each, catching up included; {} events in memory at the end)",
+            self.sets,
+            p50 * 1e3,
+            self.events
+        )
+    }
+}
+
+/// Loads the history into memory, then answers the dashboard set (the 90 days up to now) every
+/// `every` milliseconds, catching up with the store each time, until `stop` turns true.
+pub async fn dashboard_loop(
+    store: Arc<dyn Store>,
+    every: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<DashboardStats> {
+    let live = Arc::new(Live::load(store).await?);
+    let now = Utc::now();
+    let to = (now + chrono::Duration::days(1)).date_naive();
+    let from = to - Days::new(90);
+    let range = [("from", from.to_string()), ("to", to.to_string())];
+    let set = [
+        (ReportKind::Funnel, None),
+        (ReportKind::Revenue, Some(("interval", "day"))),
+        (ReportKind::Traffic, Some(("by", "source"))),
+        (ReportKind::Retention, Some(("interval", "month"))),
+    ];
+    let mut stats = DashboardStats::default();
+    loop {
+        let t = Instant::now();
+        for (kind, extra) in &set {
+            let mut pairs = range.to_vec();
+            if let Some((k, v)) = extra {
+                pairs.push((k, v.to_string()));
+            }
+            let context = Context {
+                now: Utc::now(),
+                default_currency: Currency::EUR,
+            };
+            live.report(*kind, &query(&pairs), context).await?;
+        }
+        stats.seconds.push(t.elapsed().as_secs_f64());
+        stats.sets += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(every)) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    stats.events = live.with(|h| h.events());
+    Ok(stats)
 }

@@ -117,6 +117,10 @@ struct BatchArgs {
     /// (an experiment).
     #[arg(long)]
     writers: Option<usize>,
+    /// Meanwhile, ask the in-memory analytics for the dashboard set every this many
+    /// milliseconds (each time catching up with what was ingested), as a dashboard left open.
+    #[arg(long)]
+    dashboard_every: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -134,6 +138,10 @@ struct SingleArgs {
     /// (an experiment).
     #[arg(long)]
     writers: Option<usize>,
+    /// Meanwhile, ask the in-memory analytics for the dashboard set every this many
+    /// milliseconds (each time catching up with what was ingested), as a dashboard left open.
+    #[arg(long)]
+    dashboard_every: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -300,6 +308,7 @@ impl ServerOptions {
             dir: common.dir.clone(),
             null_store: false,
             writers: None,
+            dashboard_every: None,
         }
     }
 }
@@ -438,6 +447,14 @@ fn http_run(
         backend.name(),
         common.duration
     );
+    let dashboards = options.dashboard_every.map(|every| {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let store = running.fresh.store.clone();
+        let task = rt
+            .server
+            .spawn(analytics::dashboard_loop(store, every, stopped));
+        (stop, task)
+    });
     let outcome = rt.client.block_on(load::run(
         running.addr,
         &running.secret,
@@ -445,6 +462,11 @@ fn http_run(
         &spec,
         0,
     ));
+    if let Some((stop, task)) = dashboards {
+        let _ = stop.send(true);
+        let stats = rt.server.block_on(task)??;
+        eprintln!("{figure} {}: meanwhile {stats}", backend.name());
+    }
     let metrics = rt.client.block_on(async {
         let mut conn = client::Connection::connect(running.addr).await?;
         conn.get("/metrics").await
@@ -604,6 +626,7 @@ fn main() -> Result<()> {
                     dir: common.dir.clone(),
                     null_store: args.null_store,
                     writers: args.writers,
+                    dashboard_every: args.dashboard_every,
                 },
             )?;
             run.print();
@@ -628,6 +651,7 @@ fn main() -> Result<()> {
                     dir: common.dir.clone(),
                     null_store: args.null_store,
                     writers: args.writers,
+                    dashboard_every: args.dashboard_every,
                 },
             )?;
             run.print();
@@ -901,7 +925,7 @@ fn main() -> Result<()> {
                     );
                     fill = serde_json::json!({"events": events, "seconds": seconds});
                 }
-                let mut out = analytics::measure(store.as_ref(), &spec, backend.name()).await?;
+                let mut out = analytics::measure(Arc::clone(&store), &spec, backend.name()).await?;
                 out["fill"] = fill;
                 anyhow::Ok(out)
             })?;

@@ -126,6 +126,8 @@ pub struct ServerOptions {
     pub null_store: bool,
     /// Committer transactions in flight, other than `embudo serve`'s (an experiment).
     pub writers: Option<usize>,
+    /// Ask the in-memory analytics for the dashboard set every this many milliseconds.
+    pub dashboard_every: Option<u64>,
 }
 
 /// A running server.

@@ -262,4 +262,83 @@ impl Store for CountingStore {
     ) -> StoreResult<Vec<embudo_store::facts::IdentityChange>> {
         self.inner.identity_changes(after, through).await
     }
+    async fn put_segment(&self, segment: &embudo_store::intel::SegmentRecord) -> StoreResult<()> {
+        self.inner.put_segment(segment).await
+    }
+    async fn segment(&self, key: &str) -> StoreResult<Option<embudo_store::intel::SegmentRecord>> {
+        self.inner.segment(key).await
+    }
+    async fn segments(&self) -> StoreResult<Vec<embudo_store::intel::SegmentRecord>> {
+        self.inner.segments().await
+    }
+    async fn delete_segment(
+        &self,
+        key: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool> {
+        self.inner.delete_segment(key, at).await
+    }
+    async fn change_memberships(
+        &self,
+        changes: &[embudo_store::intel::MembershipChange],
+    ) -> StoreResult<u64> {
+        self.inner.change_memberships(changes).await
+    }
+    async fn segment_members(
+        &self,
+        key: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<embudo_store::intel::SegmentMember>> {
+        self.inner.segment_members(key, page).await
+    }
+    async fn segment_size(&self, key: &str) -> StoreResult<u64> {
+        self.inner.segment_size(key).await
+    }
+    async fn member_ids(&self, key: &str) -> StoreResult<Vec<CustomerId>> {
+        self.inner.member_ids(key).await
+    }
+    async fn customer_segments(
+        &self,
+        id: &CustomerId,
+    ) -> StoreResult<Vec<embudo_store::intel::CustomerSegment>> {
+        self.inner.customer_segments(id).await
+    }
+    async fn segment_changes(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<embudo_store::intel::SegmentChange>> {
+        self.inner.segment_changes(after_id, limit).await
+    }
+    async fn put_scores(&self, scores: &[embudo_store::intel::CustomerScores]) -> StoreResult<u64> {
+        self.inner.put_scores(scores).await
+    }
+    async fn delete_scores(&self, ids: &[embudo_core::CustomerId]) -> StoreResult<u64> {
+        self.inner.delete_scores(ids).await
+    }
+    async fn customers_with_orders_changed_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<embudo_core::CustomerId>> {
+        self.inner.customers_with_orders_changed_since(since).await
+    }
+    async fn customer_scores(
+        &self,
+        id: &CustomerId,
+    ) -> StoreResult<Option<embudo_store::intel::CustomerScores>> {
+        self.inner.customer_scores(id).await
+    }
+    async fn all_scores(&self) -> StoreResult<Vec<embudo_store::intel::CustomerScores>> {
+        self.inner.all_scores().await
+    }
+    async fn profile_data(
+        &self,
+        ids: &[CustomerId],
+        events_since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> StoreResult<Vec<embudo_store::intel::ProfileData>> {
+        self.inner.profile_data(ids, events_since).await
+    }
+    async fn customer_ids(&self, page: &PageRequest) -> StoreResult<Vec<CustomerId>> {
+        self.inner.customer_ids(page).await
+    }
 }

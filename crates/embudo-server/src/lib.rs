@@ -14,6 +14,7 @@ mod auth;
 mod body;
 mod metrics;
 pub mod problem;
+pub mod segments;
 pub mod shop;
 pub mod tracking;
 
@@ -48,6 +49,8 @@ pub struct ServerConfig {
     /// Whether to keep the shop's history in memory for analytics (loaded in the background
     /// at start; reports read the store until it is ready).
     pub analytics_in_memory: bool,
+    /// The background worker that keeps segments and scores up to date (`None`: no worker).
+    pub intel_worker: Option<embudo_intel::worker::WorkerConfig>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +60,7 @@ impl Default for ServerConfig {
             effects: EffectsConfig::default(),
             max_body_bytes: 8 * 1024 * 1024,
             analytics_in_memory: true,
+            intel_worker: Some(embudo_intel::worker::WorkerConfig::default()),
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The history in memory for analytics, once loaded.
     pub live: Arc<tokio::sync::OnceCell<Arc<embudo_analytics::live::Live>>>,
+    /// The segment engine, loaded on first use.
+    intel: tokio::sync::OnceCell<Arc<embudo_intel::SegmentEngine>>,
     keys: auth::KeyCache,
 }
 
@@ -85,8 +91,48 @@ impl AppState {
             config,
             metrics: Metrics::default(),
             live: Arc::new(tokio::sync::OnceCell::new()),
+            intel: tokio::sync::OnceCell::new(),
             keys: auth::KeyCache::default(),
         }
+    }
+
+    /// The segment engine (loaded on first use).
+    pub async fn segment_engine(
+        &self,
+    ) -> Result<&Arc<embudo_intel::SegmentEngine>, embudo_store::StoreError> {
+        self.intel
+            .get_or_try_init(|| async {
+                let engine = embudo_intel::SegmentEngine::load(
+                    Arc::clone(&self.store),
+                    self.config.effects.default_currency,
+                )
+                .await?;
+                Ok(Arc::new(engine))
+            })
+            .await
+    }
+
+    /// Starts the segments and scores worker, when the settings ask for it; it stops when
+    /// `stop` turns true.
+    pub fn start_intel(self: &Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+        let Some(config) = self.config.intel_worker.clone() else {
+            return;
+        };
+        let state = Arc::clone(self);
+        tokio::spawn(async move {
+            let engine = match state.segment_engine().await {
+                Ok(engine) => Arc::clone(engine),
+                Err(error) => {
+                    tracing::error!(%error, "the segment engine could not start");
+                    return;
+                }
+            };
+            match embudo_intel::worker::Worker::new(engine, Arc::clone(&state.store), config).await
+            {
+                Ok(worker) => worker.run(stop).await,
+                Err(error) => tracing::error!(%error, "the segment worker could not start"),
+            }
+        });
     }
 
     /// Loads the history into memory in the background, when the settings ask for it.
@@ -127,12 +173,14 @@ impl AppState {
         shop::put_products, shop::put_product, shop::get_product, shop::list_products,
         shop::patch_customers, shop::patch_customer, shop::get_customer, shop::list_customers,
         shop::put_orders, shop::put_order, shop::get_order, shop::list_orders, shop::add_status, shop::order_refunds, shop::put_refunds,
+        segments::list, segments::create, segments::replace, segments::get, segments::delete, segments::members, segments::preview,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&SecurityAddon),
     tags((name = "tracking", description = "Segment-compatible tracking (write or secret key)"),
          (name = "products"), (name = "customers"), (name = "orders"),
-         (name = "analytics", description = "Reports (docs/analytics.md)"))
+         (name = "analytics", description = "Reports (docs/analytics.md)"),
+         (name = "segments", description = "Segments (docs/segments.md)"))
 )]
 pub struct ApiDoc;
 
@@ -228,6 +276,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/orders/{id}/refunds", get(shop::order_refunds))
         .route("/v1/refunds", post(shop::put_refunds))
         .route("/v1/analytics/{report}", get(analytics::report))
+        .route("/v1/segments", get(segments::list).post(segments::create))
+        .route("/v1/segments/preview", post(segments::preview))
+        .route(
+            "/v1/segments/{key}",
+            get(segments::get)
+                .put(segments::replace)
+                .delete(segments::delete),
+        )
+        .route("/v1/segments/{key}/members", get(segments::members))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     Router::new()
         .merge(tracking)
@@ -354,9 +411,13 @@ pub async fn serve(
     let (committer, writers) = Committer::start(store.clone(), committer);
     let state = Arc::new(AppState::new(store, committer, config));
     state.start_analytics();
-    axum::serve(listener, router(state))
+    let (stop_intel, intel_stopped) = tokio::sync::watch::channel(false);
+    state.start_intel(intel_stopped);
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    let _ = stop_intel.send(true);
+    served?;
     // The router (and with it the last committer handle) is gone: the writers drain and stop.
     for writer in writers {
         let _ = writer.await;

@@ -169,7 +169,7 @@ pub async fn list_products(
 }
 
 /// A paging query string that cannot be read (`limit=abc`): 400, as a problem document.
-fn page_rejection(rejection: QueryRejection) -> ApiError {
+pub(crate) fn page_rejection(rejection: QueryRejection) -> ApiError {
     ApiError::BadRequest(format!(
         "the query string cannot be read (`after` is an id, `limit` a whole number): {}",
         rejection.body_text()
@@ -242,6 +242,21 @@ pub struct CustomerProfile {
     pub orders: Vec<Order>,
     /// How the customer's identity was assembled.
     pub merges: Vec<IdentityMerge>,
+    /// The segments the customer is in, with when they entered.
+    pub segments: Vec<CustomerSegmentView>,
+    /// RFM scores, lifetime value predictions and the VIP flag, as the scores job last
+    /// computed them (`docs/segments.md`, `docs/clv.md`).
+    #[schema(value_type = Object)]
+    pub scores: Option<Value>,
+}
+
+/// A segment a customer is in.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerSegmentView {
+    /// The segment's key.
+    pub segment: String,
+    /// When the customer entered it.
+    pub entered_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A customer's profile with recent events, orders and identity merges.
@@ -259,16 +274,26 @@ pub async fn get_customer(
         .ok_or_else(|| ApiError::NotFound(format!("no customer `{id}`")))?;
     // A customer folded into another shows the history of the one it now belongs to.
     let owner = customer.merged_into.clone().unwrap_or_else(|| id.clone());
-    let (recent_events, orders, merges) = tokio::try_join!(
+    let (recent_events, orders, merges, segments, scores) = tokio::try_join!(
         state.store.customer_events(&owner, 50),
         state.store.customer_orders(&owner, 20),
-        state.store.identity_merges(&owner)
+        state.store.identity_merges(&owner),
+        state.store.customer_segments(&owner),
+        state.store.customer_scores(&owner)
     )?;
     Ok(Json(CustomerProfile {
         customer,
         recent_events,
         orders,
         merges,
+        segments: segments
+            .into_iter()
+            .map(|s| CustomerSegmentView {
+                segment: s.segment,
+                entered_at: s.entered_at,
+            })
+            .collect(),
+        scores: scores.map(|s| s.scores),
     }))
 }
 

@@ -144,6 +144,7 @@ on_both_backends!(
     operations_endpoints_answer,
     browsers_may_track_from_any_origin,
     analytics_reports_answer_and_refuse_bad_parameters,
+    segments_are_created_evaluated_and_listed,
 );
 
 async fn browsers_may_track_from_any_origin(app: &TestApp) {
@@ -712,4 +713,122 @@ async fn analytics_reports_answer_and_refuse_bad_parameters(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn segments_are_created_evaluated_and_listed(app: &TestApp) {
+    // Order lines take their category from the catalog.
+    let product = json!({"id": "p-1", "title": "Pan", "currency": "EUR", "price": 3000, "category_path": ["Kitchen"]});
+    let (status, body) = app.post("/v1/products", &app.secret, &product).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let order = |id: &str, user: &str, minute: u32| {
+        json!({"type": "track", "messageId": id, "userId": user, "event": "Order Completed",
+               "timestamp": format!("2026-01-05T10:{minute:02}:00Z"),
+               "properties": {"order_id": format!("o-{id}"), "revenue": 30.0, "currency": "EUR",
+                   "products": [{"product_id": "p-1", "price": 30.0, "quantity": 1, "category": "Kitchen"}]}})
+    };
+    let batch = json!({"batch": [order("s1", "ana", 1), order("s2", "ana", 2), order("s3", "ben", 3),
+        json!({"type": "track", "messageId": "s4", "userId": "cid", "event": "Product Viewed",
+               "timestamp": "2026-01-05T10:04:00Z", "properties": {"product_id": "p-1"}})]});
+    let (status, body) = app.post("/v1/batch", &app.write, &batch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // A bad condition is refused with the position of the fault.
+    let (status, body) = app
+        .post(
+            "/v1/segments",
+            &app.secret,
+            &json!({"key": "repeat", "expression": "orders_count >= "}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(problem_field(&body, 0), "expression");
+    assert!(body["detail"].as_str().unwrap().contains("1:17"), "{body}");
+    let (status, _) = app
+        .post(
+            "/v1/segments",
+            &app.secret,
+            &json!({"key": "Not A Key", "expression": "true"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A preview, then the segment itself, evaluated at once.
+    let (status, preview) = app
+        .post(
+            "/v1/segments/preview",
+            &app.secret,
+            &json!({"expression": "orders_count >= 2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["size"], 1);
+    assert_eq!(preview["sample"], json!(["ana"]));
+    let (status, saved) = app
+        .post(
+            "/v1/segments",
+            &app.secret,
+            &json!({"key": "repeat", "name": "Repeat buyers",
+            "expression": "orders_count >= 2 and bought(category: \"Kitchen\")"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    assert_eq!(saved["segment"]["size"], 1);
+    assert_eq!(saved["evaluation"]["entered"], 1);
+    let (status, _) = app
+        .post(
+            "/v1/segments",
+            &app.secret,
+            &json!({"key": "repeat", "expression": "true"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "creating twice");
+    let (_, members) = app.get("/v1/segments/repeat/members").await;
+    assert_eq!(members[0]["customer_id"], "ana");
+    let (_, profile) = app.get("/v1/customers/ana").await;
+    assert_eq!(profile["segments"][0]["segment"], "repeat");
+    let (_, list) = app.get("/v1/segments").await;
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["key"] == "repeat" && s["size"] == 1));
+
+    // Changing the definition moves people; a segment in use cannot be deleted.
+    let response = app
+        .http
+        .put(app.url("/v1/segments/repeat"))
+        .bearer_auth(&app.secret)
+        .json(&json!({"expression": "orders_count >= 1"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, saved) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["segment"]["size"], 2);
+    let (status, _) = app
+        .post(
+            "/v1/segments",
+            &app.secret,
+            &json!({"key": "fans", "expression": "in_segment(\"repeat\")"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let delete = |key: &str| {
+        app.http
+            .delete(app.url(&format!("/v1/segments/{key}")))
+            .bearer_auth(&app.secret)
+            .send()
+    };
+    let (status, body) = read(delete("repeat").await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        delete("fans").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        delete("fans").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = app.get("/v1/segments/nope/members").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -15,6 +15,8 @@ pub(crate) enum Error {
     Sql(sqlx::Error),
     /// A stored value that is not what the schema promises.
     Corrupt(String),
+    /// A rule of the store the call broke (see [`StoreError::Conflict`]).
+    Conflict(String),
 }
 
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
@@ -50,6 +52,7 @@ impl From<Error> for StoreError {
     fn from(err: Error) -> Self {
         match err {
             Error::Corrupt(why) => StoreError::Corrupt(why),
+            Error::Conflict(why) => StoreError::Conflict(why),
             Error::Sql(err) => from_sqlx(err),
         }
     }
@@ -63,8 +66,9 @@ pub(crate) fn from_sqlx(err: sqlx::Error) -> StoreError {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             let message = db.message().to_owned();
             match code.as_str() {
-                // unique_violation, foreign_key_violation, exclusion_violation
-                "23505" | "23503" | "23P01" => StoreError::Conflict(message),
+                // unique_violation, foreign_key_violation, exclusion_violation, check_violation
+                // (as SQLite, which reports all of them as one constraint error)
+                "23505" | "23503" | "23P01" | "23514" => StoreError::Conflict(message),
                 // Transient: serialization failure or deadlock still there after retries.
                 "40001" | "40P01" => {
                     StoreError::Unavailable(format!("{message} (gave up after retrying)"))

@@ -11,7 +11,9 @@
 //! customers (a batch whose links are all stored already counts as not linking: it checks
 //! under the shared lock). Without it, an event stored by one node while another node links its visitor
 //! could miss the link forever (each transaction would not see the other's uncommitted row).
-//! Most batches only take the shared lock and run side by side.
+//! Most batches only take the shared lock and run side by side. Writers of segment memberships
+//! share the apply lock and hold a second advisory lock alone, so that the membership history's
+//! ids are committed in the order they are drawn (see `intel`).
 //!
 //! The schema (`migrations/`) is the one in `docs/schema.md`, with `timestamptz`, `jsonb` and
 //! `bigint` minor units, and ids compared byte-wise (`COLLATE "C"`).
@@ -21,6 +23,7 @@ mod apply;
 mod codec;
 mod error;
 mod facts;
+mod intel;
 mod read;
 mod write;
 
@@ -28,7 +31,7 @@ mod write;
 pub mod testing;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use embudo_core::{
     AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
     ProductId, Refund, StatusChange, StoredEvent,
@@ -36,6 +39,10 @@ use embudo_core::{
 use embudo_store::facts::{
     CustomerFact, EventFact, EventQuery, Fingerprint, IdentityChange, Marks, OrderFact, RefundFact,
     TimeRange,
+};
+use embudo_store::intel::{
+    is_segment_key, CustomerScores, CustomerSegment, MembershipChange, ProfileData, SegmentChange,
+    SegmentMember, SegmentRecord,
 };
 use embudo_store::{
     ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
@@ -67,6 +74,25 @@ const BEGIN_SHARED: &str = concat!(
 const BEGIN_EXCLUSIVE: &str = concat!("BEGIN; SELECT pg_advisory_xact_lock(", apply_lock!(), ")");
 /// A write that needs no apply lock.
 const BEGIN: &str = "BEGIN";
+
+/// The advisory lock key that serializes the writers of the segment membership history:
+/// "Embudo" and 2, 0x456D_6275_646F_0002 as a decimal i64.
+macro_rules! segments_lock {
+    () => {
+        "5002763017414180866"
+    };
+}
+
+/// A write of memberships: shares the apply lock (merges, which also log membership changes,
+/// hold it alone) and holds the segments lock alone, so that the history's ids are committed
+/// in the order they are drawn.
+const BEGIN_SEGMENTS: &str = concat!(
+    "BEGIN; SELECT pg_advisory_xact_lock_shared(",
+    apply_lock!(),
+    "); SELECT pg_advisory_xact_lock(",
+    segments_lock!(),
+    ")"
+);
 /// A read of several statements that must see one state.
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
@@ -199,6 +225,13 @@ impl PgStore {
 /// The `after` cursor and limit of a page, as bind values.
 fn page_binds(page: &PageRequest) -> (Option<String>, i64) {
     (page.after.clone(), i64::from(page.limit()))
+}
+
+/// The `after` cursor and limit of a page for `id > $n`: ids are never empty, so every id
+/// sorts after "" (byte-wise). Unlike `$n IS NULL OR id > $n`, this bounds the index scan also
+/// in a generic plan, so that every page costs the same.
+fn seek_binds(page: &PageRequest) -> (&str, i64) {
+    (page.after.as_deref().unwrap_or(""), i64::from(page.limit()))
 }
 
 #[async_trait]
@@ -554,6 +587,206 @@ impl Store for PgStore {
         let mut conn = self.conn().await?;
         Ok(facts::identity_changes(&mut conn, after, through).await?)
     }
+
+    async fn put_segment(&self, segment: &SegmentRecord) -> StoreResult<()> {
+        segment.check()?;
+        let mut conn = self.conn().await?;
+        Ok(intel::put_segment(&mut conn, segment).await?)
+    }
+
+    async fn segment(&self, key: &str) -> StoreResult<Option<SegmentRecord>> {
+        if !is_segment_key(key) {
+            return Ok(None);
+        }
+        self.fetch_optional(
+            sqlx::query("SELECT * FROM segments WHERE key = $1").bind(key),
+            intel::segment,
+        )
+        .await
+    }
+
+    async fn segments(&self) -> StoreResult<Vec<SegmentRecord>> {
+        self.fetch_all(
+            sqlx::query("SELECT * FROM segments ORDER BY key"),
+            intel::segment,
+        )
+        .await
+    }
+
+    async fn delete_segment(&self, key: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        if !is_segment_key(key) {
+            return Ok(false);
+        }
+        transaction!(self, BEGIN_SEGMENTS, |conn| {
+            intel::delete_segment(conn, key, at).await?
+        })
+    }
+
+    async fn change_memberships(&self, changes: &[MembershipChange]) -> StoreResult<u64> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        transaction!(self, BEGIN_SEGMENTS, |conn| {
+            intel::change_memberships(conn, changes).await?
+        })
+    }
+
+    async fn segment_members(
+        &self,
+        key: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<SegmentMember>> {
+        if !is_segment_key(key) {
+            return Ok(Vec::new());
+        }
+        let (after, limit) = seek_binds(page);
+        self.fetch_all(
+            sqlx::query(
+                "SELECT customer_id, entered_at FROM segment_members \
+                 WHERE segment_key = $1 AND customer_id > $2 ORDER BY customer_id LIMIT $3",
+            )
+            .bind(key)
+            .bind(after)
+            .bind(limit),
+            intel::member,
+        )
+        .await
+    }
+
+    async fn segment_size(&self, key: &str) -> StoreResult<u64> {
+        if !is_segment_key(key) {
+            return Ok(0);
+        }
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM segment_members WHERE segment_key = $1")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+        Ok(n as u64)
+    }
+
+    async fn member_ids(&self, key: &str) -> StoreResult<Vec<CustomerId>> {
+        if !is_segment_key(key) {
+            return Ok(Vec::new());
+        }
+        self.fetch_all(
+            sqlx::query(
+                "SELECT customer_id FROM segment_members WHERE segment_key = $1 ORDER BY customer_id",
+            )
+            .bind(key),
+            intel::member_id,
+        )
+        .await
+    }
+
+    async fn customer_segments(&self, id: &CustomerId) -> StoreResult<Vec<CustomerSegment>> {
+        self.fetch_all(
+            sqlx::query(
+                "SELECT segment_key, entered_at FROM segment_members WHERE customer_id = $1 \
+                 ORDER BY segment_key",
+            )
+            .bind(id.as_str()),
+            intel::customer_segment,
+        )
+        .await
+    }
+
+    async fn segment_changes(&self, after_id: i64, limit: u32) -> StoreResult<Vec<SegmentChange>> {
+        self.fetch_all(
+            sqlx::query(
+                "SELECT id, segment_key, customer_id, entered, at FROM segment_changes \
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after_id)
+            .bind(i64::from(limit)),
+            intel::segment_change,
+        )
+        .await
+    }
+
+    async fn put_scores(&self, scores: &[CustomerScores]) -> StoreResult<u64> {
+        if scores.is_empty() {
+            return Ok(0);
+        }
+        transaction!(self, BEGIN_SHARED, |conn| {
+            intel::put_scores(conn, scores).await?
+        })
+    }
+
+    async fn customer_scores(&self, id: &CustomerId) -> StoreResult<Option<CustomerScores>> {
+        self.fetch_optional(
+            sqlx::query("SELECT * FROM customer_scores WHERE customer_id = $1").bind(id.as_str()),
+            intel::scores,
+        )
+        .await
+    }
+
+    async fn delete_scores(&self, ids: &[CustomerId]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+        let done = sqlx::query("DELETE FROM customer_scores WHERE customer_id = ANY($1::text[])")
+            .bind(&ids)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn customers_with_orders_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<CustomerId>> {
+        self.fetch_all(
+            sqlx::query(
+                "SELECT DISTINCT c.id AS customer_id FROM orders o \
+                 LEFT JOIN identities i ON o.customer_id IS NULL AND i.anonymous_id = o.anonymous_id \
+                 JOIN customers c ON c.id = coalesce(o.customer_id, i.customer_id) \
+                 WHERE o.updated_at >= $1 AND c.merged_into IS NULL ORDER BY c.id",
+            )
+            .bind(since),
+            intel::member_id,
+        )
+        .await
+    }
+
+    async fn all_scores(&self) -> StoreResult<Vec<CustomerScores>> {
+        self.fetch_all(
+            sqlx::query("SELECT * FROM customer_scores ORDER BY customer_id"),
+            intel::scores,
+        )
+        .await
+    }
+
+    async fn profile_data(
+        &self,
+        ids: &[CustomerId],
+        events_since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<ProfileData>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin_with(BEGIN_READ).await.map_err(from_sqlx)?;
+        let profiles = intel::profile_data(&mut tx, ids, events_since).await?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(profiles)
+    }
+
+    async fn customer_ids(&self, page: &PageRequest) -> StoreResult<Vec<CustomerId>> {
+        let (after, limit) = seek_binds(page);
+        self.fetch_all(
+            sqlx::query(
+                "SELECT id AS customer_id FROM customers \
+                 WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit),
+            intel::member_id,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -563,5 +796,7 @@ mod tests {
         let key: i64 = apply_lock!().parse().unwrap();
         assert_eq!(key, 0x456D_6275_646F_0001);
         assert_eq!(&key.to_be_bytes()[..6], b"Embudo");
+        let segments: i64 = segments_lock!().parse().unwrap();
+        assert_eq!(segments, 0x456D_6275_646F_0002);
     }
 }

@@ -462,9 +462,10 @@ pub(crate) struct Origin<'a> {
 }
 
 /// Folds customer `from` into `into`: its events, orders, refunds and visitors move, customers
-/// merged into it follow, it is marked `merged_into`, and the merge is traced. Nothing is
-/// deleted. A `from` that is no customer (yet) is left alone: ingestion cannot tell whether an
-/// alias names a former customer id or a visitor id, and sends a link as well.
+/// merged into it follow, it is marked `merged_into`, and the merge is traced. Nothing of the
+/// shop's history is deleted; `from`'s segment memberships (logged as exits) and scores are.
+/// A `from` that is no customer (yet) is left alone: ingestion cannot tell whether an alias
+/// names a former customer id or a visitor id, and sends a link as well.
 pub(crate) async fn merge_customers(
     conn: &mut PgConnection,
     from: &str,
@@ -520,6 +521,9 @@ pub(crate) async fn merge_customers(
             moved += 1;
         }
     }
+    // Memberships and scores are the live customer's: `from` leaves its segments (logged, so
+    // that triggers see it) and loses its scores; the service re-evaluates `into`.
+    crate::intel::drop_merged_customer(conn, &from, origin.at).await?;
     record_merges(
         conn,
         &[MergeRow {

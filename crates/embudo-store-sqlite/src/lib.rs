@@ -29,6 +29,7 @@ mod checkpoint;
 mod codec;
 mod error;
 mod facts;
+mod intel;
 mod migrate;
 mod read;
 mod write;
@@ -40,7 +41,7 @@ pub mod testing;
 mod tests;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use embudo_core::{
     AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
     ProductId, Refund, StatusChange, StoredEvent,
@@ -48,6 +49,10 @@ use embudo_core::{
 use embudo_store::facts::{
     CustomerFact, EventFact, EventQuery, Fingerprint, IdentityChange, Marks, OrderFact, RefundFact,
     TimeRange,
+};
+use embudo_store::intel::{
+    CustomerScores, CustomerSegment, MembershipChange, ProfileData, SegmentChange, SegmentMember,
+    SegmentRecord,
 };
 use embudo_store::{
     ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
@@ -537,6 +542,132 @@ impl Store for SqliteStore {
 
     async fn identity_changes(&self, after: i64, through: i64) -> StoreResult<Vec<IdentityChange>> {
         self.read(move |conn| facts::identity_changes(conn, after, through))
+            .await
+    }
+
+    async fn put_segment(&self, segment: &SegmentRecord) -> StoreResult<()> {
+        segment.check()?;
+        let segment = segment.clone();
+        self.write(move |w| intel::put_segment(w.conn(), &segment))
+            .await
+    }
+
+    async fn segment(&self, key: &str) -> StoreResult<Option<SegmentRecord>> {
+        let key = key.to_owned();
+        self.read(move |conn| intel::get_segment(conn, &key)).await
+    }
+
+    async fn segments(&self) -> StoreResult<Vec<SegmentRecord>> {
+        self.read(intel::segments).await
+    }
+
+    async fn delete_segment(&self, key: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.write(move |w| intel::delete_segment(w.conn(), &key, codec::micros(at)))
+            .await
+    }
+
+    async fn change_memberships(&self, changes: &[MembershipChange]) -> StoreResult<u64> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let changes = changes.to_vec();
+        self.write(move |w| intel::change_memberships(w.conn(), &changes))
+            .await
+    }
+
+    async fn segment_members(
+        &self,
+        key: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<SegmentMember>> {
+        let (key, page) = (key.to_owned(), page.clone());
+        self.read(move |conn| intel::segment_members(conn, &key, &page))
+            .await
+    }
+
+    async fn segment_size(&self, key: &str) -> StoreResult<u64> {
+        let key = key.to_owned();
+        self.read(move |conn| intel::segment_size(conn, &key)).await
+    }
+
+    async fn member_ids(&self, key: &str) -> StoreResult<Vec<CustomerId>> {
+        let key = key.to_owned();
+        self.read(move |conn| intel::member_ids(conn, &key)).await
+    }
+
+    async fn customer_segments(&self, id: &CustomerId) -> StoreResult<Vec<CustomerSegment>> {
+        let id = id.clone();
+        self.read(move |conn| intel::customer_segments(conn, id.as_str()))
+            .await
+    }
+
+    async fn segment_changes(&self, after_id: i64, limit: u32) -> StoreResult<Vec<SegmentChange>> {
+        self.read(move |conn| intel::segment_changes(conn, after_id, limit))
+            .await
+    }
+
+    async fn put_scores(&self, scores: &[CustomerScores]) -> StoreResult<u64> {
+        if scores.is_empty() {
+            return Ok(0);
+        }
+        let scores = scores.to_vec();
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let written = inner.write_now(|w| intel::put_scores(w.conn(), &scores));
+            // Freeing a large batch is slow: not on the writer's time (see `apply`).
+            if scores.len() >= 1024 {
+                let _ = inner.free.try_send(Box::new(scores));
+            }
+            written
+        })
+        .await
+    }
+
+    async fn customer_scores(&self, id: &CustomerId) -> StoreResult<Option<CustomerScores>> {
+        let id = id.clone();
+        self.read(move |conn| intel::customer_scores(conn, id.as_str()))
+            .await
+    }
+
+    async fn delete_scores(&self, ids: &[CustomerId]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.write_now(|w| intel::delete_scores(w.conn(), &ids))).await
+    }
+
+    async fn customers_with_orders_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<CustomerId>> {
+        let since = codec::micros(since);
+        self.read(move |conn| intel::customers_with_orders_changed_since(conn, since))
+            .await
+    }
+
+    async fn all_scores(&self) -> StoreResult<Vec<CustomerScores>> {
+        self.read(intel::all_scores).await
+    }
+
+    async fn profile_data(
+        &self,
+        ids: &[CustomerId],
+        events_since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<ProfileData>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.read(move |conn| intel::profile_data(conn, &ids, events_since.map(codec::micros)))
+            .await
+    }
+
+    async fn customer_ids(&self, page: &PageRequest) -> StoreResult<Vec<CustomerId>> {
+        let page = page.clone();
+        self.read(move |conn| intel::customer_ids(conn, &page))
             .await
     }
 }

@@ -9,10 +9,13 @@ use embudo_store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The migrations, oldest first; the `n`th one brings the schema to version `n`.
-pub(crate) const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    include_str!("../migrations/0001_initial.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial",
+        include_str!("../migrations/0001_initial.sql"),
+    ),
+    ("0002_intel", include_str!("../migrations/0002_intel.sql")),
+];
 
 /// Brings the schema up to date. Returns the version reached.
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<usize> {

@@ -318,7 +318,8 @@ impl<'c> Writer<'c> {
     }
 
     /// Folds customer `from` into `into`: its events, orders, refunds and visitors move, and it
-    /// is marked merged. Nothing is deleted.
+    /// is marked merged. Nothing of the shop's history is deleted; `from`'s segment
+    /// memberships (logged as exits) and scores are.
     pub(crate) fn merge_customers(
         &mut self,
         from: &str,
@@ -374,6 +375,9 @@ impl<'c> Writer<'c> {
              WHERE id = ?1",
         )?
         .execute(params![into, from])?;
+        // Memberships and scores are the live customer's: `from` leaves its segments (logged,
+        // so that triggers see it) and loses its scores; the service re-evaluates `into`.
+        crate::intel::drop_merged_customer(conn, &from, at)?;
         self.record_merge(
             None,
             Some(&from),

@@ -18,6 +18,10 @@
 //! byte-wise and in any collation, ties in time are avoided where an order is checked, and
 //! store-set fields (`updated_at`, `created_at` when absent, merge times) are not compared.
 
+use crate::intel::{
+    CustomerScores, CustomerSegment, MembershipChange, ProfileEventRow, ProfileLineRow,
+    SegmentChange, SegmentMember, SegmentRecord,
+};
 use crate::{
     hash_secret, ApiKey, Applied, Effect, Envelope, KeyKind, PageRequest, RefundRequest, Store,
     StoreError,
@@ -61,6 +65,13 @@ macro_rules! conformance_tests {
             event_facts_resolve_people_and_read_details,
             order_refund_and_customer_facts,
             marks_and_identity_log_for_catching_up,
+            segments_are_defined_replaced_and_deleted,
+            memberships_are_idempotent_and_logged,
+            deleting_a_segment_logs_its_members_leaving,
+            merging_customers_drops_the_old_memberships_and_scores,
+            scores_are_upserted_in_bulk,
+            customer_ids_page_the_live_customers,
+            profile_data_reads_orders_events_and_the_catalog,
         );
     };
     (@each $factory:expr; $($name:ident),+ $(,)?) => {
@@ -2014,4 +2025,864 @@ pub async fn marks_and_identity_log_for_catching_up(store: &dyn Store) {
     assert_ne!(fourth.refunds, third.refunds);
     let customers = store.customer_mark().await.unwrap();
     assert!(customers.rows >= 2);
+}
+
+// ---- customer intelligence ----
+
+fn segment_record(key: &str, minute: i64) -> SegmentRecord {
+    SegmentRecord {
+        key: key.to_owned(),
+        name: format!("Segment {key}"),
+        description: Some("Customers for a test.".into()),
+        expression: "orders.count >= 1 and country = \"DE\"".into(),
+        system: false,
+        created_at: at(minute),
+        updated_at: at(minute),
+    }
+}
+
+fn enter(segment: &str, customer: &str, minute: i64) -> MembershipChange {
+    MembershipChange {
+        segment: segment.to_owned(),
+        customer_id: cid(customer),
+        entered: true,
+        at: at(minute),
+    }
+}
+
+fn leave(segment: &str, customer: &str, minute: i64) -> MembershipChange {
+    MembershipChange {
+        entered: false,
+        ..enter(segment, customer, minute)
+    }
+}
+
+async fn make_customers(store: &dyn Store, ids: &[&str]) {
+    let patches: Vec<CustomerPatch> = ids
+        .iter()
+        .map(|id| CustomerPatch::id_only(cid(id)))
+        .collect();
+    store.upsert_customers(&patches).await.unwrap();
+}
+
+/// (segment, customer, entered, minute) of history entries, for comparing.
+fn history(changes: &[SegmentChange]) -> Vec<(String, String, bool, DateTime<Utc>)> {
+    changes
+        .iter()
+        .map(|c| {
+            (
+                c.segment.clone(),
+                c.customer_id.as_str().to_owned(),
+                c.entered,
+                c.at,
+            )
+        })
+        .collect()
+}
+
+fn entry(
+    segment: &str,
+    customer: &str,
+    entered: bool,
+    minute: i64,
+) -> (String, String, bool, DateTime<Utc>) {
+    (segment.to_owned(), customer.to_owned(), entered, at(minute))
+}
+
+async fn last_change_id(store: &dyn Store) -> i64 {
+    store
+        .segment_changes(0, u32::MAX)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |c| c.id)
+}
+
+fn id_strs(ids: &[CustomerId]) -> Vec<&str> {
+    ids.iter().map(CustomerId::as_str).collect()
+}
+
+/// Segment definitions are created, replaced by key (keeping their creation time), listed by
+/// key and deleted; keys that are no slug are refused.
+pub async fn segments_are_defined_replaced_and_deleted(store: &dyn Store) {
+    let vip = SegmentRecord {
+        system: true,
+        ..segment_record("vip", 0)
+    };
+    store.put_segment(&vip).await.unwrap();
+    store
+        .put_segment(&segment_record("at-risk_2", 1))
+        .await
+        .unwrap();
+    assert_eq!(store.segment("vip").await.unwrap(), Some(vip.clone()));
+    let keys: Vec<String> = store
+        .segments()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(keys, vec!["at-risk_2", "vip"]);
+
+    let replaced = SegmentRecord {
+        name: "Very important".into(),
+        description: None,
+        expression: "clv.predicted > 500".into(),
+        created_at: at(50),
+        updated_at: at(60),
+        ..vip.clone()
+    };
+    store.put_segment(&replaced).await.unwrap();
+    assert_eq!(
+        store.segment("vip").await.unwrap(),
+        Some(SegmentRecord {
+            created_at: at(0),
+            ..replaced
+        }),
+        "replaced, keeping the first creation time"
+    );
+
+    for bad in ["", "VIP", "big spenders", "café", &"k".repeat(65)] {
+        let err = store
+            .put_segment(&segment_record(bad, 2))
+            .await
+            .expect_err("an invalid key is refused");
+        assert!(matches!(err, StoreError::Conflict(_)), "{bad:?}: {err:?}");
+        assert_eq!(store.segment(bad).await.unwrap(), None);
+    }
+    store
+        .put_segment(&segment_record(&"k".repeat(64), 2))
+        .await
+        .unwrap();
+    assert_eq!(store.segments().await.unwrap().len(), 3);
+
+    assert!(store.segment("nope").await.unwrap().is_none());
+    assert!(store.delete_segment("at-risk_2", at(70)).await.unwrap());
+    assert!(!store.delete_segment("at-risk_2", at(71)).await.unwrap());
+    assert!(!store.delete_segment("NOT A KEY", at(71)).await.unwrap());
+    assert!(store.segment("at-risk_2").await.unwrap().is_none());
+    assert_eq!(store.segments().await.unwrap().len(), 2);
+    assert!(
+        store.segment_changes(0, 100).await.unwrap().is_empty(),
+        "a segment without members leaves no history"
+    );
+}
+
+/// Entering and leaving: a change that changes nothing is not logged, so applying changes
+/// again is a no-op; the history keeps every entry and exit in order; members page by id;
+/// customers that do not exist are skipped and undefined segments refused.
+pub async fn memberships_are_idempotent_and_logged(store: &dyn Store) {
+    store
+        .put_segment(&segment_record("buyers", 0))
+        .await
+        .unwrap();
+    store.put_segment(&segment_record("vip", 0)).await.unwrap();
+    make_customers(store, &["ann", "bob", "cat"]).await;
+
+    let first = vec![
+        enter("buyers", "ann", 1),
+        enter("buyers", "bob", 2),
+        enter("buyers", "ann", 3),
+        enter("vip", "ann", 4),
+        enter("buyers", "nobody", 5),
+    ];
+    assert_eq!(store.change_memberships(&first).await.unwrap(), 3);
+    assert_eq!(
+        store.change_memberships(&first).await.unwrap(),
+        0,
+        "idempotent"
+    );
+    assert_eq!(store.change_memberships(&[]).await.unwrap(), 0);
+    let changes = store.segment_changes(0, 100).await.unwrap();
+    assert_eq!(
+        history(&changes),
+        vec![
+            entry("buyers", "ann", true, 1),
+            entry("buyers", "bob", true, 2),
+            entry("vip", "ann", true, 4),
+        ]
+    );
+    assert!(changes.windows(2).all(|w| w[0].id < w[1].id));
+
+    assert_eq!(store.segment_size("buyers").await.unwrap(), 2);
+    assert_eq!(store.segment_size("nope").await.unwrap(), 0);
+    assert_eq!(
+        id_strs(&store.member_ids("buyers").await.unwrap()),
+        vec!["ann", "bob"]
+    );
+    let page = |after: Option<&str>, limit: u32| PageRequest {
+        after: after.map(str::to_owned),
+        limit: Some(limit),
+    };
+    assert_eq!(
+        store
+            .segment_members("buyers", &page(None, 1))
+            .await
+            .unwrap(),
+        vec![SegmentMember {
+            customer_id: cid("ann"),
+            entered_at: at(1)
+        }]
+    );
+    assert_eq!(
+        store
+            .segment_members("buyers", &page(Some("ann"), 10))
+            .await
+            .unwrap(),
+        vec![SegmentMember {
+            customer_id: cid("bob"),
+            entered_at: at(2)
+        }]
+    );
+    assert!(store
+        .segment_members("buyers", &page(Some("bob"), 10))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .segment_members("buyers", &PageRequest::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.customer_segments(&cid("ann")).await.unwrap(),
+        vec![
+            CustomerSegment {
+                segment: "buyers".into(),
+                entered_at: at(1)
+            },
+            CustomerSegment {
+                segment: "vip".into(),
+                entered_at: at(4)
+            },
+        ]
+    );
+    assert!(store
+        .customer_segments(&cid("cat"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Leaving: only members leave; an exit from an undefined segment changes nothing.
+    let seen = last_change_id(store).await;
+    let exits = vec![
+        leave("buyers", "bob", 10),
+        leave("buyers", "cat", 11),
+        leave("ghost", "ann", 12),
+    ];
+    assert_eq!(store.change_memberships(&exits).await.unwrap(), 1);
+    assert_eq!(store.change_memberships(&exits).await.unwrap(), 0);
+    // Out and back in within one call: both logged, the last entry time kept.
+    let back = vec![
+        enter("buyers", "bob", 20),
+        leave("buyers", "bob", 21),
+        enter("buyers", "bob", 22),
+        leave("vip", "ann", 23),
+        enter("vip", "ann", 24),
+    ];
+    assert_eq!(store.change_memberships(&back).await.unwrap(), 5);
+    assert_eq!(
+        history(&store.segment_changes(seen, 100).await.unwrap()),
+        vec![
+            entry("buyers", "bob", false, 10),
+            entry("buyers", "bob", true, 20),
+            entry("buyers", "bob", false, 21),
+            entry("buyers", "bob", true, 22),
+            entry("vip", "ann", false, 23),
+            entry("vip", "ann", true, 24),
+        ],
+        "only what happened after the last id seen"
+    );
+    assert_eq!(
+        store
+            .segment_members("buyers", &page(Some("ann"), 10))
+            .await
+            .unwrap(),
+        vec![SegmentMember {
+            customer_id: cid("bob"),
+            entered_at: at(22)
+        }]
+    );
+    assert_eq!(
+        store.customer_segments(&cid("ann")).await.unwrap()[1].entered_at,
+        at(24)
+    );
+    let all = store.segment_changes(0, 100).await.unwrap();
+    assert_eq!(all.len(), 9);
+    assert_eq!(
+        store.segment_changes(0, 2).await.unwrap(),
+        all[..2].to_vec()
+    );
+    assert_eq!(
+        store.segment_changes(all[6].id, 100).await.unwrap(),
+        all[7..].to_vec()
+    );
+
+    // Entering an undefined segment fails the whole call.
+    let err = store
+        .change_memberships(&[enter("buyers", "cat", 30), enter("ghost", "cat", 30)])
+        .await
+        .expect_err("an undefined segment is refused");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let err = store
+        .change_memberships(&[enter("Not A Key", "cat", 30)])
+        .await
+        .expect_err("a key that is no slug names no segment");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.segment_size("buyers").await.unwrap(),
+        2,
+        "nothing written"
+    );
+    assert_eq!(store.segment_changes(0, 100).await.unwrap(), all);
+}
+
+/// Deleting a segment removes its members, logging each one leaving at the given time.
+pub async fn deleting_a_segment_logs_its_members_leaving(store: &dyn Store) {
+    store
+        .put_segment(&segment_record("lapsed", 0))
+        .await
+        .unwrap();
+    store.put_segment(&segment_record("vip", 0)).await.unwrap();
+    make_customers(store, &["ann", "bob"]).await;
+    store
+        .change_memberships(&[
+            enter("lapsed", "bob", 1),
+            enter("lapsed", "ann", 2),
+            enter("vip", "ann", 3),
+        ])
+        .await
+        .unwrap();
+    let seen = last_change_id(store).await;
+
+    assert!(store.delete_segment("lapsed", at(40)).await.unwrap());
+    assert_eq!(
+        history(&store.segment_changes(seen, 100).await.unwrap()),
+        vec![
+            entry("lapsed", "ann", false, 40),
+            entry("lapsed", "bob", false, 40),
+        ]
+    );
+    assert!(store.segment("lapsed").await.unwrap().is_none());
+    assert_eq!(store.segment_size("lapsed").await.unwrap(), 0);
+    assert!(store.member_ids("lapsed").await.unwrap().is_empty());
+    assert_eq!(
+        store.customer_segments(&cid("ann")).await.unwrap(),
+        vec![CustomerSegment {
+            segment: "vip".into(),
+            entered_at: at(3)
+        }]
+    );
+    assert!(store
+        .customer_segments(&cid("bob"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Defined again, it starts empty; entering it is allowed again.
+    store
+        .put_segment(&segment_record("lapsed", 41))
+        .await
+        .unwrap();
+    assert_eq!(store.segment_size("lapsed").await.unwrap(), 0);
+    assert_eq!(
+        store
+            .change_memberships(&[enter("lapsed", "bob", 42)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.segment_changes(0, 100).await.unwrap().len(), 6);
+}
+
+/// A merge takes the merged-away customer out of every segment (logged at the merge's time)
+/// and deletes its scores; it can enter no segment and get no scores afterwards.
+pub async fn merging_customers_drops_the_old_memberships_and_scores(store: &dyn Store) {
+    apply(
+        store,
+        vec![
+            envelope(user_track("old-e", "old", 1), vec![]),
+            envelope(user_track("new-e", "new", 2), vec![]),
+        ],
+    )
+    .await;
+    store
+        .put_segment(&segment_record("buyers", 0))
+        .await
+        .unwrap();
+    store.put_segment(&segment_record("vip", 0)).await.unwrap();
+    store
+        .change_memberships(&[
+            enter("vip", "old", 3),
+            enter("buyers", "old", 4),
+            enter("buyers", "new", 5),
+        ])
+        .await
+        .unwrap();
+    let scores = |customer: &str, minute: i64| CustomerScores {
+        customer_id: cid(customer),
+        computed_at: at(minute),
+        scores: json!({"rfm": "555", "frequency": 3}),
+    };
+    assert_eq!(
+        store
+            .put_scores(&[scores("old", 6), scores("new", 6)])
+            .await
+            .unwrap(),
+        2
+    );
+    let seen = last_change_id(store).await;
+
+    let alias = Message {
+        user_id: Some(cid("new")),
+        previous_id: Some("old".into()),
+        ..message("al", MessageKind::Alias, 50)
+    };
+    apply_one(
+        store,
+        alias,
+        vec![
+            Effect::MergeCustomers {
+                from: cid("old"),
+                into: cid("new"),
+            },
+            link("old", "new", MergeReason::Alias),
+        ],
+    )
+    .await;
+
+    assert_eq!(
+        history(&store.segment_changes(seen, 100).await.unwrap()),
+        vec![
+            entry("buyers", "old", false, 50),
+            entry("vip", "old", false, 50),
+        ],
+        "the merged-away customer left, by segment key, at the merge's time"
+    );
+    assert!(store
+        .customer_segments(&cid("old"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.customer_segments(&cid("new")).await.unwrap(),
+        vec![CustomerSegment {
+            segment: "buyers".into(),
+            entered_at: at(5)
+        }],
+        "the survivor keeps its own memberships"
+    );
+    assert_eq!(
+        id_strs(&store.member_ids("buyers").await.unwrap()),
+        vec!["new"]
+    );
+    assert!(store.customer_scores(&cid("old")).await.unwrap().is_none());
+    assert_eq!(
+        store.customer_scores(&cid("new")).await.unwrap(),
+        Some(scores("new", 6))
+    );
+    assert_eq!(store.all_scores().await.unwrap(), vec![scores("new", 6)]);
+
+    // The merged-away customer cannot come back in, nor get scores.
+    assert_eq!(
+        store
+            .change_memberships(&[enter("vip", "old", 60), enter("vip", "new", 61)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        id_strs(&store.member_ids("vip").await.unwrap()),
+        vec!["new"]
+    );
+    assert_eq!(store.put_scores(&[scores("old", 62)]).await.unwrap(), 0);
+    assert!(store.customer_scores(&cid("old")).await.unwrap().is_none());
+    // A merge of a customer without memberships logs nothing.
+    apply(store, vec![envelope(user_track("x-e", "x", 63), vec![])]).await;
+    let seen = last_change_id(store).await;
+    let alias = Message {
+        user_id: Some(cid("new")),
+        previous_id: Some("x".into()),
+        ..message("al-x", MessageKind::Alias, 64)
+    };
+    apply_one(
+        store,
+        alias,
+        vec![Effect::MergeCustomers {
+            from: cid("x"),
+            into: cid("new"),
+        }],
+    )
+    .await;
+    assert!(store.segment_changes(seen, 100).await.unwrap().is_empty());
+}
+
+/// Scores are upserted in bulk (the last row of a customer wins), skip customers that do not
+/// exist, read back as written, and are listed by customer id.
+pub async fn scores_are_upserted_in_bulk(store: &dyn Store) {
+    let ids: Vec<String> = (0..6_000).map(|i| format!("c-{i:05}")).collect();
+    let patches: Vec<CustomerPatch> = ids
+        .iter()
+        .map(|id| CustomerPatch::id_only(cid(id)))
+        .collect();
+    store.upsert_customers(&patches).await.unwrap();
+    let value = |i: usize| {
+        json!({
+            "rfm": {"r": i % 5 + 1, "f": 3, "m": 4},
+            "clv": 123.25,
+            "label": "champions ✓",
+            "list": [1, null, true, "x"],
+        })
+    };
+    let mut rows: Vec<CustomerScores> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| CustomerScores {
+            customer_id: cid(id),
+            computed_at: at(1),
+            scores: value(i),
+        })
+        .collect();
+    rows.push(CustomerScores {
+        customer_id: cid("ghost"),
+        computed_at: at(1),
+        scores: json!({}),
+    });
+    let again = CustomerScores {
+        customer_id: cid("c-00001"),
+        computed_at: at(2),
+        scores: json!({"rfm": "again"}),
+    };
+    rows.push(again.clone());
+    assert_eq!(store.put_scores(&rows).await.unwrap(), 6_000);
+    assert_eq!(store.put_scores(&[]).await.unwrap(), 0);
+
+    assert_eq!(
+        store.customer_scores(&cid("c-00001")).await.unwrap(),
+        Some(again),
+        "the last row of a customer wins"
+    );
+    assert!(store
+        .customer_scores(&cid("ghost"))
+        .await
+        .unwrap()
+        .is_none());
+    let all = store.all_scores().await.unwrap();
+    assert_eq!(all.len(), 6_000);
+    assert!(all.windows(2).all(|w| w[0].customer_id < w[1].customer_id));
+    assert_eq!(all[0], rows[0]);
+    assert_eq!(all[5_999], rows[5_999]);
+
+    // Upserting replaces.
+    let newer = CustomerScores {
+        customer_id: cid("c-00002"),
+        computed_at: at(3),
+        scores: json!(42),
+    };
+    assert_eq!(
+        store
+            .put_scores(std::slice::from_ref(&newer))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.customer_scores(&cid("c-00002")).await.unwrap(),
+        Some(newer)
+    );
+    assert_eq!(store.all_scores().await.unwrap().len(), 6_000);
+}
+
+/// The ids of the customers not merged away, in pages.
+pub async fn customer_ids_page_the_live_customers(store: &dyn Store) {
+    assert!(store
+        .customer_ids(&PageRequest::default())
+        .await
+        .unwrap()
+        .is_empty());
+    make_customers(store, &["ann", "bob", "cat", "dan"]).await;
+    let alias = Message {
+        user_id: Some(cid("dan")),
+        previous_id: Some("bob".into()),
+        ..message("al", MessageKind::Alias, 5)
+    };
+    apply_one(
+        store,
+        alias,
+        vec![Effect::MergeCustomers {
+            from: cid("bob"),
+            into: cid("dan"),
+        }],
+    )
+    .await;
+    let page = |after: Option<&str>, limit: u32| PageRequest {
+        after: after.map(str::to_owned),
+        limit: Some(limit),
+    };
+    assert_eq!(
+        id_strs(&store.customer_ids(&page(None, 2)).await.unwrap()),
+        vec!["ann", "cat"]
+    );
+    assert_eq!(
+        id_strs(&store.customer_ids(&page(Some("cat"), 2)).await.unwrap()),
+        vec!["dan"]
+    );
+    assert!(store
+        .customer_ids(&page(Some("dan"), 2))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        id_strs(&store.customer_ids(&PageRequest::default()).await.unwrap()),
+        vec!["ann", "cat", "dan"]
+    );
+}
+
+/// Profiles: the customer as stored, their orders (guest orders of their visitors too) with
+/// refunds netted, cancellations and the catalog's category and brand on lines, and their
+/// track/page/screen events with product, category, brand, query, device and source, from
+/// `events_since` on. Customers that do not exist or are merged are left out.
+pub async fn profile_data_reads_orders_events_and_the_catalog(store: &dyn Store) {
+    let garden = Product {
+        category_path: vec!["Garden".into()],
+        ..Product::new(pid("p-02"), "Rake", Currency::EUR)
+    };
+    store
+        .upsert_products(&[catalog_product("p-01", "Knife"), garden])
+        .await
+        .unwrap();
+
+    // ann: an old event, an anonymous event that her identify links, page, product and search
+    // events (the identify itself is no event of a profile).
+    let mut page = user_track("a-page", "ann", 5);
+    page.kind = MessageKind::Page;
+    page.event = Some("Home".into());
+    page.properties = attrs(json!({}));
+    let mut viewed = user_track("a-view", "ann", 6);
+    viewed.properties = attrs(json!({"product_id": "p-01", "category": "Home > Kitchen"}));
+    viewed.context.device_type = Some("desktop".into());
+    viewed.context.attribution.source = None;
+    let mut branded = user_track("a-brand", "ann", 7);
+    branded.properties = attrs(json!({"product_id": "p-01", "brand": "Acme"}));
+    let mut searched = user_track("a-search", "ann", 8);
+    searched.event = Some("Products Searched".into());
+    searched.properties = attrs(json!({"query": "  santoku ", "sku": 42}));
+    apply(
+        store,
+        vec![
+            envelope(user_track("a-old", "ann", 1), vec![]),
+            envelope(anon_track("a-anon", "v-ann", 3), vec![]),
+            envelope(page, vec![]),
+            envelope(viewed, vec![]),
+            envelope(branded, vec![]),
+            envelope(searched, vec![]),
+            envelope(
+                identify("a-identify", "v-ann", "ann", 9),
+                vec![link("v-ann", "ann", MergeReason::Identify)],
+            ),
+            envelope(user_track("b-view", "bob", 2), vec![]),
+            envelope(user_track("c-view", "cat", 4), vec![]),
+        ],
+    )
+    .await;
+
+    let mut knives = order(
+        "o-1",
+        Some("ann"),
+        Currency::EUR,
+        vec![
+            product_line("p-01", 2, 8900, 100),
+            product_line("p-99", 1, 500, 0),
+            OrderLine {
+                kind: LineKind::Shipping,
+                product_id: None,
+                sku: None,
+                title: Some("Parcel".into()),
+                quantity: 1,
+                unit_price: 490,
+                discount: 0,
+            },
+        ],
+        10,
+    );
+    knives.tax = 700;
+    let mut rakes = order(
+        "o-2",
+        Some("ann"),
+        Currency::EUR,
+        vec![product_line("p-02", 3, 1000, 0)],
+        20,
+    );
+    rakes.history = vec![status(StatusKind::Cancelled, 21)];
+    let mut guest = order(
+        "o-3",
+        None,
+        Currency::USD,
+        vec![product_line("p-01", 1, 100, 0)],
+        30,
+    );
+    guest.anonymous_id = Some(aid("v-ann"));
+    let bobs = order(
+        "o-4",
+        Some("bob"),
+        Currency::EUR,
+        vec![product_line("p-01", 1, 8900, 0)],
+        15,
+    );
+    store
+        .upsert_orders(&[knives, rakes, guest, bobs])
+        .await
+        .unwrap();
+    store
+        .record_refunds(&[
+            refund("r-1", "o-1", Some("ann"), 1000, Currency::EUR, 12),
+            refund("r-2", "o-1", Some("ann"), 200, Currency::EUR, 13),
+        ])
+        .await
+        .unwrap();
+    // bob is merged into cat: his order and event are cat's now.
+    let alias = Message {
+        user_id: Some(cid("cat")),
+        previous_id: Some("bob".into()),
+        ..message("al", MessageKind::Alias, 40)
+    };
+    apply_one(
+        store,
+        alias,
+        vec![Effect::MergeCustomers {
+            from: cid("bob"),
+            into: cid("cat"),
+        }],
+    )
+    .await;
+
+    let wanted = [
+        cid("cat"),
+        cid("bob"),
+        cid("nobody"),
+        cid("ann"),
+        cid("ann"),
+    ];
+    let profiles = store.profile_data(&wanted, Some(at(5))).await.unwrap();
+    let who: Vec<&str> = profiles.iter().map(|p| p.customer.id.as_str()).collect();
+    assert_eq!(
+        who,
+        vec!["ann", "cat"],
+        "by id, the merged and the unknown left out"
+    );
+    let ann = &profiles[0];
+    assert_eq!(
+        Some(ann.customer.clone()),
+        store.customer(&cid("ann")).await.unwrap()
+    );
+
+    let orders: Vec<(&str, Currency, i64, bool)> = ann
+        .orders
+        .iter()
+        .map(|o| (o.id.as_str(), o.currency, o.net, o.cancelled))
+        .collect();
+    assert_eq!(
+        orders,
+        vec![
+            (
+                "o-1",
+                Currency::EUR,
+                2 * 8900 - 100 + 500 - 1000 - 200,
+                false
+            ),
+            ("o-2", Currency::EUR, 3000, true),
+            ("o-3", Currency::USD, 100, false),
+        ],
+        "refunds netted from the merchandise, cancellations, the guest order of her visitor"
+    );
+    assert_eq!(ann.orders[0].placed_at, at(10));
+    let line = |product: &str, category: Option<&str>, brand: Option<&str>, quantity: i64| {
+        ProfileLineRow {
+            product_id: pid(product),
+            category: category.map(str::to_owned),
+            brand: brand.map(str::to_owned),
+            quantity,
+        }
+    };
+    assert_eq!(
+        ann.orders[0].lines,
+        vec![
+            line("p-01", Some("Home"), Some("Messerwerk"), 2),
+            line("p-99", None, None, 1),
+        ],
+        "product lines only, with the catalog's top category and brand"
+    );
+    assert_eq!(
+        ann.orders[1].lines,
+        vec![line("p-02", Some("Garden"), None, 3)]
+    );
+
+    let event = |name: &str, minute: i64| ProfileEventRow {
+        name: name.to_owned(),
+        at: at(minute),
+        product_id: None,
+        category: None,
+        brand: None,
+        query: None,
+        device: Some("mobile".into()),
+        source: Some("newsletter".into()),
+    };
+    assert_eq!(
+        ann.events,
+        vec![
+            event("Page Viewed", 5),
+            ProfileEventRow {
+                product_id: Some("p-01".into()),
+                category: Some("Home".into()),
+                brand: Some("Messerwerk".into()),
+                device: Some("desktop".into()),
+                source: None,
+                ..event("Product Viewed", 6)
+            },
+            ProfileEventRow {
+                product_id: Some("p-01".into()),
+                brand: Some("Acme".into()),
+                ..event("Product Viewed", 7)
+            },
+            ProfileEventRow {
+                product_id: Some("42".into()),
+                query: Some("santoku".into()),
+                ..event("Products Searched", 8)
+            },
+        ],
+        "from events_since on; the identify is no event; properties' brand before the catalog's"
+    );
+
+    let cat = &profiles[1];
+    assert_eq!(
+        cat.orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        vec!["o-4"]
+    );
+    assert!(
+        cat.events.is_empty(),
+        "bob's and cat's events are before events_since"
+    );
+
+    let everything = store.profile_data(&wanted, None).await.unwrap();
+    let ann_all: Vec<DateTime<Utc>> = everything[0].events.iter().map(|e| e.at).collect();
+    assert_eq!(
+        ann_all,
+        vec![at(1), at(3), at(5), at(6), at(7), at(8)],
+        "the visitor's linked event too"
+    );
+    assert_eq!(everything[0].events[1].product_id.as_deref(), Some("p-01"));
+    assert_eq!(everything[0].events[1].brand.as_deref(), Some("Messerwerk"));
+    let cat_all: Vec<DateTime<Utc>> = everything[1].events.iter().map(|e| e.at).collect();
+    assert_eq!(cat_all, vec![at(2), at(4)], "bob's event is cat's");
+    assert_eq!(everything[0].orders, ann.orders);
+
+    assert!(store.profile_data(&[], None).await.unwrap().is_empty());
+    assert!(store
+        .profile_data(&[cid("bob"), cid("nobody")], None)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -12,6 +12,7 @@
 
 mod error;
 pub mod facts;
+pub mod intel;
 mod keys;
 mod model;
 
@@ -26,6 +27,7 @@ pub use model::{
 };
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use embudo_core::{
     AnonymousId, Customer, CustomerId, CustomerPatch, IdentityMerge, Order, OrderId, Product,
     ProductId, Refund, StatusChange, StoredEvent,
@@ -172,4 +174,83 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         through: i64,
     ) -> StoreResult<Vec<facts::IdentityChange>>;
+
+    // ---- customer intelligence (see [`intel`]) ----
+
+    /// Creates or replaces a segment definition by key, keeping the `created_at` of one that
+    /// exists. An invalid key is refused as a conflict.
+    async fn put_segment(&self, segment: &intel::SegmentRecord) -> StoreResult<()>;
+
+    /// One segment definition.
+    async fn segment(&self, key: &str) -> StoreResult<Option<intel::SegmentRecord>>;
+
+    /// All segment definitions, by key.
+    async fn segments(&self) -> StoreResult<Vec<intel::SegmentRecord>>;
+
+    /// Deletes a segment definition and its members, logging a `left` change at `at` for each
+    /// member (by customer id). Returns false when there is no such segment.
+    async fn delete_segment(&self, key: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Applies membership changes in order, in one transaction: an entry adds a customer that
+    /// is not a member yet, an exit removes one that is; each change that takes effect is
+    /// logged, one that changes nothing is not. Entries of customers that do not exist or are
+    /// merged are skipped; entering a segment that is not defined is refused as a conflict.
+    /// Returns how many changes took effect.
+    async fn change_memberships(&self, changes: &[intel::MembershipChange]) -> StoreResult<u64>;
+
+    /// Members of a segment ordered by customer id, after the page's cursor.
+    async fn segment_members(
+        &self,
+        key: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<intel::SegmentMember>>;
+
+    /// How many members a segment has.
+    async fn segment_size(&self, key: &str) -> StoreResult<u64>;
+
+    /// Every member of a segment, by id.
+    async fn member_ids(&self, key: &str) -> StoreResult<Vec<CustomerId>>;
+
+    /// The segments a customer is in, by key.
+    async fn customer_segments(&self, id: &CustomerId) -> StoreResult<Vec<intel::CustomerSegment>>;
+
+    /// Membership history entries with an id above `after_id`, in id order, at most `limit`.
+    async fn segment_changes(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<intel::SegmentChange>>;
+
+    /// Creates or replaces customers' scores in one transaction (of a customer named twice,
+    /// the last row wins). Rows of customers that do not exist or are merged are skipped.
+    /// Returns how many customers' scores were written.
+    async fn put_scores(&self, scores: &[intel::CustomerScores]) -> StoreResult<u64>;
+
+    /// A customer's scores.
+    async fn customer_scores(&self, id: &CustomerId) -> StoreResult<Option<intel::CustomerScores>>;
+
+    /// Every customer's scores, by customer id.
+    async fn all_scores(&self) -> StoreResult<Vec<intel::CustomerScores>>;
+
+    /// Deletes these customers' scores (those no longer scored); returns how many rows went.
+    async fn delete_scores(&self, ids: &[CustomerId]) -> StoreResult<u64>;
+
+    /// The customers (not merged away) with an order created or changed at or after `since`
+    /// (placed, a status added, moved by a merge), for re-evaluating their segments.
+    async fn customers_with_orders_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<CustomerId>>;
+
+    /// What the segment evaluator needs of these customers (see [`intel::ProfileData`]), read
+    /// from one state of the database, by customer id. Customers that do not exist or are
+    /// merged are left out; events before `events_since`, when given, too.
+    async fn profile_data(
+        &self,
+        ids: &[CustomerId],
+        events_since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<intel::ProfileData>>;
+
+    /// Ids of the customers not merged into another, ordered, after the page's cursor.
+    async fn customer_ids(&self, page: &PageRequest) -> StoreResult<Vec<CustomerId>>;
 }

@@ -60,6 +60,21 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Print an analytics report (the same data as GET /v1/analytics/{report}).
     Report(Box<commands::report::ReportArgs>),
+    /// Customer lifetime value: fit BG/NBD and Gamma-Gamma, validate, predict per customer.
+    Clv {
+        #[command(subcommand)]
+        command: commands::clv::ClvCommand,
+    },
+    /// Segments: list, create, show, members, preview, delete.
+    Segments {
+        #[command(subcommand)]
+        command: commands::segments::SegmentsCommand,
+    },
+    /// Customer scores (RFM, lifetime value predictions, VIP).
+    Scores {
+        #[command(subcommand)]
+        command: commands::segments::ScoresCommand,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -109,6 +124,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => commands::generate::generate(&settings, args).await,
         Command::Import(args) => commands::import::import(&settings, args).await,
         Command::Report(args) => commands::report::report(&settings, *args).await,
+        Command::Clv { command } => commands::clv::clv(&settings, command).await,
+        Command::Segments { command } => commands::segments::segments(&settings, command).await,
+        Command::Scores { command } => commands::segments::scores(&settings, command).await,
         Command::Keys { command } => commands::keys::keys(&settings, command).await,
     }
 }

@@ -1,10 +1,12 @@
 //! One module per command, plus what they share (opening the store, progress bars).
 
+pub mod clv;
 pub mod demo;
 pub mod generate;
 pub mod import;
 pub mod keys;
 pub mod report;
+pub mod segments;
 pub mod serve;
 
 use crate::settings::{Settings, StoreLocation};
@@ -42,5 +44,17 @@ pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
             .expect("static template is valid"),
     );
     bar.set_message(what.to_string());
+    bar
+}
+
+/// A spinner on stderr for work of unknown length (hidden when stderr is not a terminal).
+pub fn spinner(what: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
+            .expect("static template is valid"),
+    );
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
     bar
 }

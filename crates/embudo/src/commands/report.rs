@@ -244,7 +244,7 @@ pub fn tables(value: &Value) -> Vec<Table> {
     out
 }
 
-fn render_tables(tables: &[Table]) -> String {
+pub fn render_tables(tables: &[Table]) -> String {
     let mut out = String::new();
     for table in tables {
         let widths: Vec<usize> = table
@@ -294,7 +294,7 @@ fn csv_cell(cell: &str) -> String {
     }
 }
 
-fn render_csv(tables: &[Table]) -> String {
+pub fn render_csv(tables: &[Table]) -> String {
     let mut out = String::new();
     for (i, table) in tables.iter().enumerate() {
         if i > 0 {

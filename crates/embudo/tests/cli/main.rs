@@ -6,10 +6,16 @@
 //!   restarted; every acknowledged message is there exactly once.
 //! - `demo`: the README's main command serves a generated shop.
 //! - `reports`: `embudo report` prints what the analytics API answers.
+//! - `clv`: `embudo clv fit` and `embudo clv predict` reproduce the BG/NBD and Gamma-Gamma
+//!   papers on the CDNOW sample imported with `embudo import`.
+//! - `segments`: `embudo scores refresh`, `embudo segments …` and `embudo report rfm` on the
+//!   same sample.
 
 mod support;
 
+mod clv;
 mod crash;
 mod demo;
 mod reports;
 mod segment_client;
+mod segments;
