@@ -144,6 +144,18 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// The logged-in visitors become the customers of a generated shop (`embudo generate`,
+    /// whose customer ids are `C100001`, `C100002`…), so that their messages add to existing
+    /// histories.
+    pub fn shop_user_ids(mut self) -> Self {
+        for (v, visitor) in self.visitors.iter_mut().enumerate() {
+            if visitor.user_id.is_some() {
+                visitor.user_id = Some(format!("C{:06}", 100_001 + v));
+            }
+        }
+        self
+    }
+
     /// A generator over `visitors` visitors (`identified_percent` of them logged in) and
     /// `products` products. Message times start a week before now and advance 1 ms per
     /// message, so they are never "in the future" for the server (which refuses timestamps

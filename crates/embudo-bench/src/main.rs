@@ -26,6 +26,7 @@ mod import;
 mod limit;
 mod load;
 mod null_store;
+mod segments;
 mod server;
 mod stages;
 mod sys;
@@ -93,6 +94,10 @@ struct Common {
     /// Also write every result as JSON to this file.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
+    /// Logged-in visitors are the customers of a generated shop (`C100001`…), for loads on a
+    /// `--base` store made by `embudo generate` or the analytics benchmark.
+    #[arg(long, global = true)]
+    shop_users: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -121,6 +126,12 @@ struct BatchArgs {
     /// milliseconds (each time catching up with what was ingested), as a dashboard left open.
     #[arg(long)]
     dashboard_every: Option<u64>,
+    /// Start from a copy of this SQLite store (a filled shop) instead of an empty one.
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// Run without the segment worker (`serve` runs it).
+    #[arg(long)]
+    no_segment_worker: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -142,6 +153,12 @@ struct SingleArgs {
     /// milliseconds (each time catching up with what was ingested), as a dashboard left open.
     #[arg(long)]
     dashboard_every: Option<u64>,
+    /// Start from a copy of this SQLite store (a filled shop) instead of an empty one.
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// Run without the segment worker (`serve` runs it).
+    #[arg(long)]
+    no_segment_worker: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -258,6 +275,16 @@ enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Stores a set of segments in a SQLite shop and times the full evaluation, the scores job
+    /// and a worker's batch (changes the file: use a copy).
+    SegmentsSetup {
+        /// The SQLite store (a filled shop).
+        #[arg(long)]
+        db: PathBuf,
+        /// How many segments.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+    },
     /// `embudo import` under /usr/bin/time -v.
     Import {
         /// The store to import into.
@@ -309,6 +336,8 @@ impl ServerOptions {
             null_store: false,
             writers: None,
             dashboard_every: None,
+            base: None,
+            segment_worker: true,
         }
     }
 }
@@ -423,12 +452,16 @@ fn http_run(
     let null_store = options.null_store;
     let writers = server::committer_config(backend, &options).writers;
     let mut running = server::start(&rt.server, backend, &options)?;
-    let generator = Arc::new(Generator::new(
+    let mut generator = Generator::new(
         common.seed,
         common.visitors,
         common.identified_percent,
         common.products,
-    ));
+    );
+    if common.shop_users {
+        generator = generator.shop_user_ids();
+    }
+    let generator = Arc::new(generator);
     let spec = LoadSpec {
         path,
         clients,
@@ -447,6 +480,12 @@ fn http_run(
         backend.name(),
         common.duration
     );
+    // A store copied from a filled shop starts with events of its own.
+    let before = rt
+        .server
+        .block_on(running.fresh.store.counts())
+        .context("counting the events already stored")?
+        .events;
     let dashboards = options.dashboard_every.map(|every| {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let store = running.fresh.store.clone();
@@ -472,7 +511,8 @@ fn http_run(
         conn.get("/metrics").await
     });
     // Stop (and wait for every accepted message to be committed) before counting.
-    let counts = running.stop(&rt.server)?;
+    let mut counts = running.stop(&rt.server)?;
+    counts.events -= before;
     let load = outcome?;
     let commits = metrics
         .map(|(_, text)| commit_stats(&text))
@@ -627,6 +667,8 @@ fn main() -> Result<()> {
                     null_store: args.null_store,
                     writers: args.writers,
                     dashboard_every: args.dashboard_every,
+                    base: args.base.clone(),
+                    segment_worker: !args.no_segment_worker,
                 },
             )?;
             run.print();
@@ -652,6 +694,8 @@ fn main() -> Result<()> {
                     null_store: args.null_store,
                     writers: args.writers,
                     dashboard_every: args.dashboard_every,
+                    base: args.base.clone(),
+                    segment_worker: !args.no_segment_worker,
                 },
             )?;
             run.print();
@@ -882,6 +926,19 @@ fn main() -> Result<()> {
             write_json(
                 &common.json,
                 serde_json::json!({"machine": machine, "profile": profile, "stages": r}),
+            )?;
+        }
+        Command::SegmentsSetup { db, count } => {
+            let rt = server::server_runtime()?;
+            let out = rt.block_on(async {
+                let store: Arc<dyn embudo_store::Store> =
+                    Arc::new(embudo_store_sqlite::SqliteStore::open(&db)?);
+                segments::setup(store, count).await
+            })?;
+            println!("{machine}");
+            write_json(
+                &common.json,
+                serde_json::json!({"machine": machine, "segments": out}),
             )?;
         }
         Command::Analytics {

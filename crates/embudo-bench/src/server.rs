@@ -113,6 +113,20 @@ pub async fn fresh_store(backend: Backend, dir: Option<&Path>) -> Result<FreshSt
     }
 }
 
+/// A copy of the SQLite store at `base` in a temporary directory.
+fn copied_store(base: &Path, dir: Option<&Path>) -> Result<FreshStore> {
+    let tmp = temp_dir(dir)?;
+    let path = tmp.path().join("embudo.db");
+    std::fs::copy(base, &path).with_context(|| format!("copying {}", base.display()))?;
+    let store =
+        embudo_store_sqlite::SqliteStore::open(&path).context("opening the copied store")?;
+    Ok(FreshStore {
+        store: Arc::new(store),
+        _dir: Some(tmp),
+        _guard: None,
+    })
+}
+
 /// Settings of the server under test.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -128,6 +142,10 @@ pub struct ServerOptions {
     pub writers: Option<usize>,
     /// Ask the in-memory analytics for the dashboard set every this many milliseconds.
     pub dashboard_every: Option<u64>,
+    /// Start from a copy of this SQLite store.
+    pub base: Option<PathBuf>,
+    /// Run the segment worker, as `serve` does.
+    pub segment_worker: bool,
 }
 
 /// A running server.
@@ -157,7 +175,10 @@ pub fn committer_config(backend: Backend, options: &ServerOptions) -> CommitterC
 /// Starts a server over a fresh store of `backend` on `rt`, with a new write key.
 pub fn start(rt: &Runtime, backend: Backend, options: &ServerOptions) -> Result<Running> {
     rt.block_on(async {
-        let mut fresh = fresh_store(backend, options.dir.as_deref()).await?;
+        let mut fresh = match &options.base {
+            Some(base) => copied_store(base, options.dir.as_deref())?,
+            None => fresh_store(backend, options.dir.as_deref()).await?,
+        };
         if options.null_store {
             fresh.store = Arc::new(crate::null_store::NullApply::new(fresh.store.clone()));
         }
@@ -173,6 +194,17 @@ pub fn start(rt: &Runtime, backend: Backend, options: &ServerOptions) -> Result<
         let addr = listener.local_addr()?;
         let mut config = ServerConfig::default();
         config.limits.max_batch_bytes = options.max_batch_bytes;
+        if options.segment_worker {
+            if let Some(worker) = config.intel_worker.as_mut() {
+                // The benchmark measures ingestion with the worker keeping segments up to
+                // date; the scores job (daily) and the full recheck (every 15 minutes) are
+                // measured on their own (`segments-setup`).
+                worker.scores_every = None;
+                worker.recheck_at_start = false;
+            }
+        } else {
+            config.intel_worker = None;
+        }
         let (shutdown, stop) = oneshot::channel::<()>();
         let handle = tokio::spawn(embudo_server::serve(
             listener,

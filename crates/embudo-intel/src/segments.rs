@@ -635,6 +635,11 @@ impl SegmentEngine {
         keys
     }
 
+    /// Whether any segment is evaluated here (system segments are kept by their jobs).
+    pub fn has_segments(&self) -> bool {
+        !self.definitions().order.is_empty()
+    }
+
     /// The currency of money in conditions that name none.
     pub fn default_currency(&self) -> Currency {
         self.default_currency

@@ -31,6 +31,9 @@ pub struct WorkerConfig {
     pub scores_every: Option<Duration>,
     /// The scores job's settings.
     pub scores: ScoresOptions,
+    /// Whether the first round re-evaluates everybody for the time-based segments (a restart
+    /// may have missed instants); otherwise the first such pass comes after `recheck`.
+    pub recheck_at_start: bool,
 }
 
 impl Default for WorkerConfig {
@@ -40,6 +43,7 @@ impl Default for WorkerConfig {
             recheck: Duration::from_secs(15 * 60),
             scores_every: Some(Duration::from_secs(24 * 3600)),
             scores: ScoresOptions::default(),
+            recheck_at_start: true,
         }
     }
 }
@@ -65,6 +69,7 @@ impl Worker {
         config: WorkerConfig,
     ) -> Result<Self, StoreError> {
         let marks = store.fact_marks().await?;
+        let last_recheck = (!config.recheck_at_start).then(std::time::Instant::now);
         Ok(Self {
             engine,
             store,
@@ -72,7 +77,7 @@ impl Worker {
             marks,
             orders_since: Utc::now(),
             due: BinaryHeap::new(),
-            last_recheck: None,
+            last_recheck,
             last_scores: None,
         })
     }
@@ -116,6 +121,13 @@ impl Worker {
         }
 
         let marks = self.store.fact_marks().await?;
+        if !self.engine.has_segments() {
+            // Nothing to keep up to date: only where the history stands.
+            self.marks = marks;
+            self.orders_since = now;
+            self.due.clear();
+            return Ok(evaluated);
+        }
         let mut touched: BTreeSet<CustomerId> = BTreeSet::new();
         if marks.events > self.marks.events {
             let events = self
