@@ -26,7 +26,7 @@ use crate::{Interval, Period};
 use chrono::{DateTime, NaiveDate, Utc};
 use embudo_store::facts::{OrderFact, RefundFact};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// A cohort's lifetime value in one currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -114,19 +114,28 @@ pub fn retention(
     }
 
     let buckets = period.buckets(interval);
-    // Customer → the buckets they ordered in; cohort bucket → its customers.
-    let mut active: HashMap<&str, HashSet<NaiveDate>> = HashMap::new();
-    let mut members: BTreeMap<NaiveDate, Vec<&str>> = BTreeMap::new();
+    // The first instant of each bucket: a time's bucket is found without converting it to the
+    // period's time zone (the bucket of `t` starts at the last of these at or before `t`).
+    let starts: Vec<DateTime<Utc>> = buckets.iter().map(|d| period.start_of(*d)).collect();
+    let bucket_of = |t: DateTime<Utc>| -> Option<usize> {
+        (starts.first().is_some_and(|first| t >= *first) && t < period.to)
+            .then(|| starts.partition_point(|s| *s <= t).saturating_sub(1))
+    };
+    // Customer → the buckets (indices) they ordered in; cohort bucket → its customers.
+    let mut active: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut members: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
     for (customer, ts) in &times {
-        active.insert(
-            customer,
-            ts.iter().map(|t| period.bucket(*t, interval)).collect(),
-        );
-        if let Some(first) = ts.iter().min().filter(|t| **t >= period.from) {
-            members
-                .entry(period.bucket(*first, interval))
-                .or_default()
-                .push(customer);
+        let mut ordered: Vec<usize> = ts.iter().filter_map(|t| bucket_of(*t)).collect();
+        ordered.sort_unstable();
+        ordered.dedup();
+        active.insert(customer, ordered);
+        if let Some(first) = ts
+            .iter()
+            .min()
+            .filter(|t| **t >= period.from)
+            .and_then(|t| bucket_of(*t))
+        {
+            members.entry(first).or_default().push(customer);
         }
     }
 
@@ -142,19 +151,16 @@ pub fn retention(
 
     let mut cohorts = Vec::new();
     for (i, start) in buckets.iter().enumerate() {
-        let Some(customers) = members.get(start) else {
+        let Some(customers) = members.get(&i) else {
             continue;
         };
         let size = customers.len() as u64;
-        let customers_ordering: Vec<u64> = buckets[i..]
-            .iter()
-            .map(|bucket| {
-                customers
-                    .iter()
-                    .filter(|c| active[**c].contains(bucket))
-                    .count() as u64
-            })
-            .collect();
+        let mut customers_ordering = vec![0u64; buckets.len() - i];
+        for c in customers {
+            for &b in active[*c].iter().filter(|b| **b >= i) {
+                customers_ordering[b - i] += 1;
+            }
+        }
         let retention = customers_ordering
             .iter()
             .map(|n| crate::ratio(*n, size).unwrap_or(0.0))
@@ -412,5 +418,98 @@ mod tests {
         let feb = &r.cohorts[1];
         assert_eq!(feb.historical_clv[0].net_revenue, -300);
         assert_eq!(feb.historical_clv[0].per_customer, -300);
+    }
+
+    /// The cohort counts as first written (each order's bucket found through the time zone),
+    /// against the report's (bucket starts found once): the same on random histories around a
+    /// DST change, with partial first buckets.
+    #[test]
+    fn cohort_counts_match_the_direct_definition() {
+        use std::collections::HashSet;
+        let mut seed = 17u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for round in 0..300 {
+            let start = t("2026-02-01T00:00:00Z") + chrono::Duration::hours(next(24 * 40) as i64);
+            let end = start + chrono::Duration::hours(1 + next(24 * 120) as i64);
+            let tz = ["UTC", "Europe/Madrid", "America/New_York"][round % 3];
+            let period = Period::new(start, end, tz.parse().unwrap()).unwrap();
+            let interval = if round % 2 == 0 {
+                Interval::Week
+            } else {
+                Interval::Month
+            };
+            let mut orders = Vec::new();
+            for n in 0..next(40) {
+                let mut at = t("2026-01-01T00:00:00Z")
+                    + chrono::Duration::minutes(next(60 * 24 * 200) as i64);
+                if next(3) == 0 {
+                    // Exactly at a local midnight: often the first instant of a bucket.
+                    at = period.start_of(period.date(at));
+                }
+                let mut o = order(
+                    &format!("c{}", next(12)),
+                    "2026-01-01T00:00:00Z",
+                    Currency::EUR,
+                    100,
+                );
+                o.placed_at = at;
+                o.id = OrderId::parse(format!("o{n}")).unwrap();
+                orders.push(o);
+            }
+            let report = retention(&period, interval, &orders, &[]);
+            // The direct definition.
+            let mut times: HashMap<&str, Vec<DateTime<Utc>>> = HashMap::new();
+            for o in orders.iter().filter(|o| o.placed_at < period.to) {
+                times
+                    .entry(o.customer_id.as_ref().unwrap().as_str())
+                    .or_default()
+                    .push(o.placed_at);
+            }
+            let buckets = period.buckets(interval);
+            let mut expected = Vec::new();
+            for (i, start) in buckets.iter().enumerate() {
+                let members: Vec<&&str> = times
+                    .iter()
+                    .filter(|(_, ts)| {
+                        ts.iter()
+                            .min()
+                            .filter(|m| **m >= period.from)
+                            .map(|m| period.bucket(*m, interval))
+                            == Some(*start)
+                    })
+                    .map(|(c, _)| c)
+                    .collect();
+                if members.is_empty() {
+                    continue;
+                }
+                let counts: Vec<u64> = buckets[i..]
+                    .iter()
+                    .map(|b| {
+                        members
+                            .iter()
+                            .filter(|c| {
+                                let active: HashSet<NaiveDate> = times[**c]
+                                    .iter()
+                                    .map(|t| period.bucket(*t, interval))
+                                    .collect();
+                                active.contains(b)
+                            })
+                            .count() as u64
+                    })
+                    .collect();
+                expected.push((*start, members.len() as u64, counts));
+            }
+            let got: Vec<(NaiveDate, u64, Vec<u64>)> = report
+                .cohorts
+                .iter()
+                .map(|c| (c.start, c.size, c.customers_ordering.clone()))
+                .collect();
+            assert_eq!(got, expected, "round {round}: {period:?} {interval:?}");
+        }
     }
 }

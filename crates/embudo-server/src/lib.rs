@@ -173,7 +173,7 @@ impl AppState {
         shop::put_products, shop::put_product, shop::get_product, shop::list_products,
         shop::patch_customers, shop::patch_customer, shop::get_customer, shop::list_customers,
         shop::put_orders, shop::put_order, shop::get_order, shop::list_orders, shop::add_status, shop::order_refunds, shop::put_refunds,
-        segments::list, segments::create, segments::replace, segments::get, segments::delete, segments::members, segments::preview,
+        segments::list, segments::create, segments::replace, segments::get, segments::delete, segments::members, segments::preview, segments::refresh_scores,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&SecurityAddon),
@@ -285,6 +285,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(segments::delete),
         )
         .route("/v1/segments/{key}/members", get(segments::members))
+        .route("/v1/scores/refresh", post(segments::refresh_scores))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     Router::new()
         .merge(tracking)

@@ -247,3 +247,74 @@ pub async fn preview(
         .await?;
     Ok(Json(serde_json::to_value(preview).unwrap_or_default()))
 }
+
+/// Settings of a scores run.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoresInput {
+    /// The share of customers in the VIP group (default 0.10).
+    pub vip_share: Option<f64>,
+    /// The currency modelled (default: the one with the most orders).
+    pub currency: Option<String>,
+    /// Predicted lifetime value horizon in days (default 365).
+    pub horizon_days: Option<f64>,
+    /// Annual discount rate of predicted lifetime value (default 0).
+    pub annual_discount_rate: Option<f64>,
+}
+
+/// Scores every customer now (RFM, BG/NBD + Gamma-Gamma predictions, VIP), stores the scores
+/// and updates the VIP segment and the segments that read scores; answers the fitted models
+/// and what was done. The server also does this once a day.
+#[utoipa::path(post, path = "/v1/scores/refresh", tag = "segments", request_body = ScoresInput,
+    responses((status = 200, body = Object), (status = 422, body = crate::problem::Problem)),
+    security(("bearer" = [])))]
+pub async fn refresh_scores(
+    _: SecretAccess,
+    State(state): State<Arc<AppState>>,
+    JsonBody(input): JsonBody<ScoresInput>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let defaults = embudo_intel::ScoresOptions::default();
+    let currency = input
+        .currency
+        .as_deref()
+        .map(embudo_core::Currency::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("currency", e.reason))?;
+    let horizon_days = input.horizon_days.unwrap_or(defaults.horizon_days);
+    if !(horizon_days > 0.0 && horizon_days <= 36_525.0) {
+        return Err(ApiError::invalid(
+            "horizon_days",
+            "must be above 0 and at most 36525",
+        ));
+    }
+    let annual_discount_rate = input
+        .annual_discount_rate
+        .unwrap_or(defaults.annual_discount_rate);
+    if !(0.0..10.0).contains(&annual_discount_rate) {
+        return Err(ApiError::invalid(
+            "annual_discount_rate",
+            "must be at least 0 and below 10",
+        ));
+    }
+    let options = embudo_intel::ScoresOptions {
+        currency,
+        horizon_days,
+        annual_discount_rate,
+        vip_share: input.vip_share.unwrap_or(defaults.vip_share),
+        ..defaults
+    };
+    let engine = engine(&state).await?;
+    let report = embudo_intel::refresh_scores(
+        state.store.as_ref(),
+        Some(&engine),
+        Utc::now(),
+        state.config.effects.default_currency,
+        &options,
+    )
+    .await
+    .map_err(|e| match e {
+        embudo_intel::scores::ScoresError::Options(m) => ApiError::invalid("vip_share", m),
+        embudo_intel::scores::ScoresError::Store(s) => s.into(),
+    })?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+}

@@ -831,4 +831,29 @@ async fn segments_are_created_evaluated_and_listed(app: &TestApp) {
     );
     let (status, _) = app.get("/v1/segments/nope/members").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Scores: every customer with orders, the VIP group, visible in the profile.
+    let (status, body) = app
+        .post(
+            "/v1/scores/refresh",
+            &app.secret,
+            &json!({"vip_share": 2.0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, report) = app
+        .post(
+            "/v1/scores/refresh",
+            &app.secret,
+            &json!({"vip_share": 0.5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["customers"], 2, "{report}");
+    assert_eq!(report["vip"], 1);
+    let (_, vip) = app.get("/v1/segments/vip/members").await;
+    assert_eq!(vip[0]["customer_id"], "ana", "the bigger spender: {vip}");
+    let (_, profile) = app.get("/v1/customers/ana").await;
+    assert_eq!(profile["scores"]["vip"], true, "{profile}");
+    assert_eq!(profile["scores"]["currency"], "EUR");
 }
