@@ -1401,10 +1401,10 @@ mod tests {
     use std::time::Instant;
 
     /// SplitMix64: a small deterministic generator.
-    struct Rng(u64);
+    pub(super) struct Rng(pub(super) u64);
 
     impl Rng {
-        fn next(&mut self) -> u64 {
+        pub(super) fn next(&mut self) -> u64 {
             self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
             let mut z = self.0;
             z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -1412,15 +1412,15 @@ mod tests {
             z ^ (z >> 31)
         }
 
-        fn below(&mut self, n: u64) -> u64 {
+        pub(super) fn below(&mut self, n: u64) -> u64 {
             self.next() % n
         }
 
-        fn chance(&mut self, percent: u64) -> bool {
+        pub(super) fn chance(&mut self, percent: u64) -> bool {
             self.below(100) < percent
         }
 
-        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        pub(super) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
             &items[self.below(items.len() as u64) as usize]
         }
     }

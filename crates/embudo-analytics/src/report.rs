@@ -306,7 +306,7 @@ async fn customers(store: &dyn Store) -> Result<Customers, StoreError> {
 }
 
 /// Whether a breakdown needs the events' product details.
-pub(crate) fn needs_details(by: Option<Breakdown>) -> bool {
+fn needs_details(by: Option<Breakdown>) -> bool {
     matches!(by, Some(Breakdown::Product | Breakdown::Category))
 }
 

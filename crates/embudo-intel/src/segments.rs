@@ -272,9 +272,18 @@ impl SegmentEngine {
         )
     }
 
-    /// Reads the definitions again (after another node changed them).
+    /// Reads the definitions again (after another node changed them); they are parsed and
+    /// ordered again only when they changed.
     pub async fn reload(&self) -> Result<(), StoreError> {
         let records = self.store.segments().await?;
+        let current = self.definitions();
+        if records.len() == current.records.len()
+            && records
+                .iter()
+                .all(|r| current.records.get(&r.key) == Some(r))
+        {
+            return Ok(());
+        }
         *self
             .definitions
             .write()
@@ -643,10 +652,5 @@ impl SegmentEngine {
     /// The currency of money in conditions that name none.
     pub fn default_currency(&self) -> Currency {
         self.default_currency
-    }
-
-    /// Every segment, by key.
-    pub fn records(&self) -> Vec<SegmentRecord> {
-        self.definitions().records.values().cloned().collect()
     }
 }

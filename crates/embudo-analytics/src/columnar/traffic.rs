@@ -407,36 +407,12 @@ fn traffic_on(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columnar::tests::Rng;
     use crate::traffic;
     use chrono::{DateTime, Duration, TimeZone, Utc};
     use chrono_tz::Tz;
     use embudo_core::{Currency, CustomerId, CustomerType, OrderId, ProductId};
     use embudo_store::facts::{CustomerFact, EventFact, LineFact};
-
-    /// SplitMix64: a small deterministic generator.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-
-        fn chance(&mut self, percent: u64) -> bool {
-            self.below(100) < percent
-        }
-
-        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-            &items[self.below(items.len() as u64) as usize]
-        }
-    }
 
     const PEOPLE: [&str; 9] = [
         "v:0", "v:1", "v:2", "c:1", "c:2", "c:3", "c:9", "m:1", "o:7",
