@@ -194,6 +194,8 @@ pub fn start(rt: &Runtime, backend: Backend, options: &ServerOptions) -> Result<
         let addr = listener.local_addr()?;
         let mut config = ServerConfig::default();
         config.limits.max_batch_bytes = options.max_batch_bytes;
+        // Ingestion is measured without the recommendation trainer (measured on its own).
+        config.recs = None;
         if options.segment_worker {
             if let Some(worker) = config.intel_worker.as_mut() {
                 // The benchmark measures ingestion with the worker keeping segments up to

@@ -341,4 +341,37 @@ impl Store for CountingStore {
     async fn customer_ids(&self, page: &PageRequest) -> StoreResult<Vec<CustomerId>> {
         self.inner.customer_ids(page).await
     }
+    async fn visitor_events(
+        &self,
+        anonymous_id: &AnonymousId,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.inner.visitor_events(anonymous_id, limit).await
+    }
+    async fn put_model(
+        &self,
+        key: &str,
+        trained_at: chrono::DateTime<chrono::Utc>,
+        bytes: &[u8],
+    ) -> StoreResult<()> {
+        self.inner.put_model(key, trained_at, bytes).await
+    }
+    async fn model(&self, key: &str) -> StoreResult<Option<embudo_store::recs::StoredModel>> {
+        self.inner.model(key).await
+    }
+    async fn model_info(&self, key: &str) -> StoreResult<Option<embudo_store::recs::ModelInfo>> {
+        self.inner.model_info(key).await
+    }
+    async fn record_recommendations(
+        &self,
+        served: &[embudo_store::recs::ServedRecommendation],
+    ) -> StoreResult<u64> {
+        self.inner.record_recommendations(served).await
+    }
+    async fn recommendation(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<embudo_store::recs::ServedRecommendation>> {
+        self.inner.recommendation(id).await
+    }
 }

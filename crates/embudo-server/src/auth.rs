@@ -153,3 +153,17 @@ impl FromRequestParts<Arc<AppState>> for SecretAccess {
         Ok(SecretAccess(key))
     }
 }
+
+/// A request made with any valid key, write or secret (recommendations are asked for from a
+/// shop's pages with its write key).
+pub struct AnyKey(#[allow(dead_code)] pub ApiKey);
+
+impl FromRequestParts<Arc<AppState>> for AnyKey {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(AnyKey(authenticate(parts, state).await?))
+    }
+}

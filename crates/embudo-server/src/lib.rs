@@ -14,6 +14,7 @@ mod auth;
 mod body;
 mod metrics;
 pub mod problem;
+pub mod recs;
 pub mod segments;
 pub mod shop;
 pub mod tracking;
@@ -51,6 +52,9 @@ pub struct ServerConfig {
     pub analytics_in_memory: bool,
     /// The background worker that keeps segments and scores up to date (`None`: no worker).
     pub intel_worker: Option<embudo_intel::worker::WorkerConfig>,
+    /// The recommendation service's schedule (`None`: no background training or polling; a
+    /// model is served once trained through the API).
+    pub recs: Option<recs::RecsSettings>,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +65,7 @@ impl Default for ServerConfig {
             max_body_bytes: 8 * 1024 * 1024,
             analytics_in_memory: true,
             intel_worker: Some(embudo_intel::worker::WorkerConfig::default()),
+            recs: Some(recs::RecsSettings::default()),
         }
     }
 }
@@ -79,13 +84,21 @@ pub struct AppState {
     pub live: Arc<tokio::sync::OnceCell<Arc<embudo_analytics::live::Live>>>,
     /// The segment engine, loaded on first use.
     intel: tokio::sync::OnceCell<Arc<embudo_intel::SegmentEngine>>,
+    /// The served recommendation model.
+    pub recs: recs::RecsState,
+    served: std::sync::Mutex<
+        Option<tokio::sync::mpsc::Receiver<embudo_store::recs::ServedRecommendation>>,
+    >,
     keys: auth::KeyCache,
 }
 
 impl AppState {
     /// State over a store and a running committer.
     pub fn new(store: Arc<dyn Store>, committer: Committer, config: ServerConfig) -> Self {
+        let (recs, served) = recs::RecsState::new();
         Self {
+            recs,
+            served: std::sync::Mutex::new(Some(served)),
             store,
             committer,
             config,
@@ -135,6 +148,18 @@ impl AppState {
         });
     }
 
+    /// Starts recording served recommendations and, when the settings ask for it, the
+    /// recommendation service (load or train the model, retrain on schedule); it stops when
+    /// `stop` turns true.
+    pub fn start_recs(self: &Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+        if let Some(rx) = self.served.lock().expect("served queue lock").take() {
+            tokio::spawn(recs::record_served(Arc::clone(&self.store), rx));
+        }
+        if let Some(settings) = self.config.recs.clone() {
+            tokio::spawn(recs::run(Arc::clone(self), settings, stop));
+        }
+    }
+
     /// Loads the history into memory in the background, when the settings ask for it.
     pub fn start_analytics(&self) {
         if !self.config.analytics_in_memory {
@@ -174,13 +199,15 @@ impl AppState {
         shop::patch_customers, shop::patch_customer, shop::get_customer, shop::list_customers,
         shop::put_orders, shop::put_order, shop::get_order, shop::list_orders, shop::add_status, shop::order_refunds, shop::put_refunds,
         segments::list, segments::create, segments::replace, segments::get, segments::delete, segments::members, segments::preview, segments::refresh_scores,
+        recs::recommend, recs::train,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&SecurityAddon),
     tags((name = "tracking", description = "Segment-compatible tracking (write or secret key)"),
          (name = "products"), (name = "customers"), (name = "orders"),
          (name = "analytics", description = "Reports (docs/analytics.md)"),
-         (name = "segments", description = "Segments (docs/segments.md)"))
+         (name = "segments", description = "Segments (docs/segments.md)"),
+         (name = "recommendations", description = "Product recommendations (docs/recommendations.md)"))
 )]
 pub struct ApiDoc;
 
@@ -286,9 +313,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/segments/{key}/members", get(segments::members))
         .route("/v1/scores/refresh", post(segments::refresh_scores))
+        .route("/v1/recommendations/train", post(recs::train))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    // Recommendations are asked for from shoppers' browsers with a write key: any origin.
+    let recommendations = Router::new()
+        .route("/v1/recommendations", get(recs::recommend))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::any())
+                .allow_methods([Method::GET, Method::OPTIONS])
+                .allow_headers([header::AUTHORIZATION]),
+        );
     Router::new()
         .merge(tracking)
+        .merge(recommendations)
         .merge(shop)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -413,7 +451,8 @@ pub async fn serve(
     let state = Arc::new(AppState::new(store, committer, config));
     state.start_analytics();
     let (stop_intel, intel_stopped) = tokio::sync::watch::channel(false);
-    state.start_intel(intel_stopped);
+    state.start_intel(intel_stopped.clone());
+    state.start_recs(intel_stopped);
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;

@@ -25,6 +25,7 @@ mod error;
 mod facts;
 mod intel;
 mod read;
+mod recs;
 mod write;
 
 #[cfg(feature = "testing")]
@@ -43,6 +44,10 @@ use embudo_store::facts::{
 use embudo_store::intel::{
     is_segment_key, CustomerScores, CustomerSegment, MembershipChange, ProfileData, SegmentChange,
     SegmentMember, SegmentRecord,
+};
+use embudo_store::recs::{
+    check_model, first_per_id, is_model_key, is_recommendation_id, ModelInfo, ServedRecommendation,
+    StoredModel,
 };
 use embudo_store::{
     ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
@@ -277,6 +282,15 @@ impl Store for PgStore {
     async fn customer_events(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<StoredEvent>> {
         let mut conn = self.conn().await?;
         Ok(read::customer_events(&mut conn, id.as_str(), limit).await?)
+    }
+
+    async fn visitor_events(
+        &self,
+        anonymous_id: &AnonymousId,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let mut conn = self.conn().await?;
+        Ok(read::visitor_events(&mut conn, anonymous_id.as_str(), limit).await?)
     }
 
     async fn visitor_customer(
@@ -784,6 +798,68 @@ impl Store for PgStore {
             .bind(after)
             .bind(limit),
             intel::member_id,
+        )
+        .await
+    }
+
+    async fn put_model(
+        &self,
+        key: &str,
+        trained_at: DateTime<Utc>,
+        bytes: &[u8],
+    ) -> StoreResult<()> {
+        check_model(key, bytes.len())?;
+        let mut conn = self.conn().await?;
+        Ok(recs::put_model(&mut conn, key, trained_at, bytes).await?)
+    }
+
+    async fn model(&self, key: &str) -> StoreResult<Option<StoredModel>> {
+        if !is_model_key(key) {
+            return Ok(None);
+        }
+        self.fetch_optional(
+            sqlx::query("SELECT key, trained_at, stored_at, bytes FROM models WHERE key = $1")
+                .bind(key),
+            recs::model,
+        )
+        .await
+    }
+
+    async fn model_info(&self, key: &str) -> StoreResult<Option<ModelInfo>> {
+        if !is_model_key(key) {
+            return Ok(None);
+        }
+        self.fetch_optional(
+            sqlx::query("SELECT trained_at, stored_at, size FROM models WHERE key = $1").bind(key),
+            recs::model_info,
+        )
+        .await
+    }
+
+    async fn record_recommendations(&self, served: &[ServedRecommendation]) -> StoreResult<u64> {
+        let mut rows = first_per_id(served)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // In id order (byte-wise, as the column's collation), so that concurrent writers of
+        // the same ids queue rather than deadlock.
+        rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        transaction!(self, BEGIN, |conn| {
+            recs::record_recommendations(conn, &rows).await?
+        })
+    }
+
+    async fn recommendation(&self, id: &str) -> StoreResult<Option<ServedRecommendation>> {
+        if !is_recommendation_id(id) {
+            return Ok(None);
+        }
+        self.fetch_optional(
+            sqlx::query(
+                "SELECT id, served_at, placement, person, items, context FROM recommendations \
+                 WHERE id = $1",
+            )
+            .bind(id),
+            recs::recommendation,
         )
         .await
     }

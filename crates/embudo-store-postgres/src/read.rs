@@ -30,6 +30,21 @@ pub(crate) async fn customer_events(
     rows.iter().map(codec::event).collect()
 }
 
+/// Events sent with a visitor's anonymous id, newest first (through `events_anonymous`).
+pub(crate) async fn visitor_events(
+    conn: &mut PgConnection,
+    anonymous_id: &str,
+    limit: u32,
+) -> Result<Vec<embudo_core::StoredEvent>> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE anonymous_id = $1 ORDER BY ts DESC, seq DESC LIMIT $2");
+    let rows = sqlx::query(&sql)
+        .bind(anonymous_id)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(codec::event).collect()
+}
+
 /// Decodes order headers and attaches their lines, status history and refunds.
 pub(crate) async fn orders_with_details(
     conn: &mut PgConnection,

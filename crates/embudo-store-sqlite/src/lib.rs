@@ -32,6 +32,7 @@ mod facts;
 mod intel;
 mod migrate;
 mod read;
+mod recs;
 mod write;
 
 #[cfg(feature = "testing")]
@@ -53,6 +54,10 @@ use embudo_store::facts::{
 use embudo_store::intel::{
     CustomerScores, CustomerSegment, MembershipChange, ProfileData, SegmentChange, SegmentMember,
     SegmentRecord,
+};
+use embudo_store::recs::{
+    check_model, first_per_id, is_model_key, is_recommendation_id, ModelInfo, ServedRecommendation,
+    StoredModel,
 };
 use embudo_store::{
     ApiKey, Applied, Backend, Counts, CurrencyTotals, Envelope, PageRequest, Store, StoreError,
@@ -372,6 +377,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn visitor_events(
+        &self,
+        anonymous_id: &AnonymousId,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let anonymous_id = anonymous_id.clone();
+        self.read(move |conn| read::visitor_events(conn, anonymous_id.as_str(), limit))
+            .await
+    }
+
     async fn identity_merges(&self, id: &CustomerId) -> StoreResult<Vec<IdentityMerge>> {
         let id = id.clone();
         self.read(move |conn| read::identity_merges(conn, id.as_str()))
@@ -669,5 +684,59 @@ impl Store for SqliteStore {
         let page = page.clone();
         self.read(move |conn| intel::customer_ids(conn, &page))
             .await
+    }
+
+    async fn put_model(
+        &self,
+        key: &str,
+        trained_at: DateTime<Utc>,
+        bytes: &[u8],
+    ) -> StoreResult<()> {
+        check_model(key, bytes.len())?;
+        let (key, bytes) = (key.to_owned(), bytes.to_vec());
+        self.write(move |w| {
+            recs::put_model(
+                w.conn(),
+                &key,
+                codec::micros(trained_at),
+                &bytes,
+                codec::micros(Utc::now()),
+            )
+        })
+        .await
+    }
+
+    async fn model(&self, key: &str) -> StoreResult<Option<StoredModel>> {
+        if !is_model_key(key) {
+            return Ok(None);
+        }
+        let key = key.to_owned();
+        self.read(move |conn| recs::model(conn, &key)).await
+    }
+
+    async fn model_info(&self, key: &str) -> StoreResult<Option<ModelInfo>> {
+        if !is_model_key(key) {
+            return Ok(None);
+        }
+        let key = key.to_owned();
+        self.read(move |conn| recs::model_info(conn, &key)).await
+    }
+
+    async fn record_recommendations(&self, served: &[ServedRecommendation]) -> StoreResult<u64> {
+        // Checked and deduplicated before taking the writer.
+        let rows: Vec<ServedRecommendation> = first_per_id(served)?.into_iter().cloned().collect();
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |w| recs::record_recommendations(w.conn(), &rows))
+            .await
+    }
+
+    async fn recommendation(&self, id: &str) -> StoreResult<Option<ServedRecommendation>> {
+        if !is_recommendation_id(id) {
+            return Ok(None);
+        }
+        let id = id.to_owned();
+        self.read(move |conn| recs::recommendation(conn, &id)).await
     }
 }

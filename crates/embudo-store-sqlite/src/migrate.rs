@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0001_initial.sql"),
     ),
     ("0002_intel", include_str!("../migrations/0002_intel.sql")),
+    ("0003_recs", include_str!("../migrations/0003_recs.sql")),
 ];
 
 /// Brings the schema up to date. Returns the version reached.

@@ -57,6 +57,20 @@ pub(crate) fn customer_events(conn: &Connection, id: &str, limit: u32) -> Result
     all(conn, sql, params![id, limit], codec::event)
 }
 
+/// Events sent with a visitor's anonymous id, newest first (through `events_anonymous`).
+pub(crate) fn visitor_events(
+    conn: &Connection,
+    anonymous_id: &str,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let sql = concat!(
+        "SELECT ",
+        codec::event_columns!(),
+        " FROM events WHERE anonymous_id = ?1 ORDER BY ts DESC, seq DESC LIMIT ?2"
+    );
+    all(conn, sql, params![anonymous_id, limit], codec::event)
+}
+
 /// The customer a visitor is linked to.
 pub(crate) fn visitor_customer(conn: &Connection, anonymous_id: &str) -> Result<Option<String>> {
     Ok(conn

@@ -294,6 +294,13 @@ fn hot_queries_use_their_indexes() {
         events.contains("events_customer_ts") && !events.contains("TEMP B-TREE"),
         "{events}"
     );
+    let visitor =
+        plan("SELECT seq FROM events WHERE anonymous_id = 'v' ORDER BY ts DESC, seq DESC LIMIT 5");
+    assert!(visitor.contains("events_anonymous"), "{visitor}");
+    let info = plan("SELECT trained_at, stored_at, size FROM models WHERE key = 'ease'");
+    assert!(info.contains("SEARCH"), "{info}");
+    let served = plan("SELECT served_at FROM recommendations WHERE id = 'r'");
+    assert!(served.contains("SEARCH"), "{served}");
     let link = plan(
         "UPDATE events SET customer_id = 'a' WHERE anonymous_id = 'v' AND customer_id IS NULL",
     );

@@ -22,6 +22,7 @@ use crate::intel::{
     CustomerScores, CustomerSegment, MembershipChange, ProfileEventRow, ProfileLineRow,
     SegmentChange, SegmentMember, SegmentRecord,
 };
+use crate::recs::{ServedRecommendation, StoredModel, MAX_MODEL_KEY_LEN};
 use crate::{
     hash_secret, ApiKey, Applied, Effect, Envelope, KeyKind, PageRequest, RefundRequest, Store,
     StoreError,
@@ -72,6 +73,9 @@ macro_rules! conformance_tests {
             scores_are_upserted_in_bulk,
             customer_ids_page_the_live_customers,
             profile_data_reads_orders_events_and_the_catalog,
+            visitor_events_are_the_visitors_linked_or_not,
+            models_round_trip_and_are_replaced_whole,
+            served_recommendations_are_recorded_once,
         );
     };
     (@each $factory:expr; $($name:ident),+ $(,)?) => {
@@ -2885,4 +2889,303 @@ pub async fn profile_data_reads_orders_events_and_the_catalog(store: &dyn Store)
         .await
         .unwrap()
         .is_empty());
+}
+
+// ---- a visitor's events ----
+
+/// A visitor's events are those sent with their anonymous id, newest first, before and after
+/// the visitor is linked to a customer (and that customer merged into another); a customer's
+/// own events without the anonymous id are not among them.
+pub async fn visitor_events_are_the_visitors_linked_or_not(store: &dyn Store) {
+    assert!(store
+        .visitor_events(&aid("v1"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let a1 = anon_track("a1", "v1", 1);
+    apply(
+        store,
+        vec![
+            envelope(anon_track("a2", "v1", 2), vec![]),
+            envelope(a1.clone(), vec![]),
+            envelope(anon_track("b3", "v2", 3), vec![]),
+            envelope(user_track("u0", "ann", 0), vec![]),
+        ],
+    )
+    .await;
+    let before = store.visitor_events(&aid("v1"), 10).await.unwrap();
+    assert_eq!(ids(&before), vec!["a2", "a1"], "newest first");
+    assert!(before.iter().all(|e| e.customer_id.is_none()));
+    assert_eq!(before[1].message, a1, "the message comes back as sent");
+    assert_eq!(
+        ids(&store.visitor_events(&aid("v2"), 10).await.unwrap()),
+        vec!["b3"]
+    );
+
+    apply_one(
+        store,
+        identify("i4", "v1", "ann", 4),
+        vec![link("v1", "ann", MergeReason::Identify)],
+    )
+    .await;
+    apply(
+        store,
+        vec![
+            envelope(anon_track("a5", "v1", 5), vec![]),
+            envelope(user_track("u6", "ann", 6), vec![]),
+        ],
+    )
+    .await;
+    let linked = store.visitor_events(&aid("v1"), 10).await.unwrap();
+    assert_eq!(ids(&linked), vec!["a5", "i4", "a2", "a1"]);
+    assert!(
+        linked.iter().all(|e| e.customer_id == Some(cid("ann"))),
+        "linked: the events name the customer"
+    );
+    assert_eq!(
+        ids(&store.customer_events(&cid("ann"), 10).await.unwrap()),
+        vec!["u6", "a5", "i4", "a2", "a1", "u0"],
+        "the customer's own events are theirs, not the visitor's"
+    );
+    assert_eq!(
+        ids(&store.visitor_events(&aid("v1"), 2).await.unwrap()),
+        vec!["a5", "i4"]
+    );
+    assert!(store
+        .visitor_events(&aid("v1"), 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .visitor_events(&aid("nobody"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // ann merged into bob: the visitor's events follow, and are still the visitor's.
+    let alias = Message {
+        user_id: Some(cid("bob")),
+        previous_id: Some("ann".into()),
+        ..message("al", MessageKind::Alias, 7)
+    };
+    apply_one(
+        store,
+        alias,
+        vec![Effect::MergeCustomers {
+            from: cid("ann"),
+            into: cid("bob"),
+        }],
+    )
+    .await;
+    let merged = store.visitor_events(&aid("v1"), 10).await.unwrap();
+    assert_eq!(ids(&merged), vec!["a5", "i4", "a2", "a1"]);
+    assert!(merged.iter().all(|e| e.customer_id == Some(cid("bob"))));
+}
+
+// ---- recommendations ----
+
+/// `len` bytes of every value, from a xorshift generator seeded with `seed`.
+fn model_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
+}
+
+/// Compares a model without printing megabytes when it differs.
+fn assert_model(found: Option<StoredModel>, key: &str, trained_at: DateTime<Utc>, bytes: &[u8]) {
+    let found = found.unwrap_or_else(|| panic!("model {key} is stored"));
+    assert_eq!((found.key.as_str(), found.trained_at), (key, trained_at));
+    assert_eq!(found.bytes.len(), bytes.len(), "{key}: size");
+    assert!(found.bytes == bytes, "{key}: the bytes come back unchanged");
+}
+
+/// Models: a blob of a few megabytes comes back unchanged; `model_info` tells its times and
+/// size; putting under a key replaces the whole model and moves `stored_at` forward, every
+/// time; a read during a replacement sees the old model or the new one; other keys are left
+/// alone; keys that break the rule are refused and never found.
+pub async fn models_round_trip_and_are_replaced_whole(store: &dyn Store) {
+    assert!(store.model("ease").await.unwrap().is_none());
+    assert!(store.model_info("ease").await.unwrap().is_none());
+
+    let big = model_bytes(3 * 1024 * 1024 + 7, 1);
+    store.put_model("ease", at(10), &big).await.unwrap();
+    let (trained_at, first_stored, size) = store.model_info("ease").await.unwrap().unwrap();
+    assert_eq!((trained_at, size), (at(10), big.len() as u64));
+    let model = store.model("ease").await.unwrap();
+    assert_eq!(model.as_ref().map(|m| m.stored_at), Some(first_stored));
+    assert_model(model, "ease", at(10), &big);
+
+    // Another key, an empty model.
+    let other_key = format!("fbt/v2:{}", "k".repeat(MAX_MODEL_KEY_LEN - 7));
+    store.put_model(&other_key, at(11), &[]).await.unwrap();
+    assert_model(
+        store.model(&other_key).await.unwrap(),
+        &other_key,
+        at(11),
+        &[],
+    );
+    assert_eq!(store.model_info(&other_key).await.unwrap().unwrap().2, 0);
+
+    // Replaced, by a smaller model and then at once by another: stored_at grows each time.
+    let small = model_bytes(1000, 2);
+    store.put_model("ease", at(20), &small).await.unwrap();
+    let (trained_at, second_stored, size) = store.model_info("ease").await.unwrap().unwrap();
+    assert_eq!((trained_at, size), (at(20), 1000));
+    assert!(
+        second_stored > first_stored,
+        "{second_stored} > {first_stored}"
+    );
+    assert_model(store.model("ease").await.unwrap(), "ease", at(20), &small);
+    let same = model_bytes(1000, 3);
+    store.put_model("ease", at(20), &same).await.unwrap();
+    let (_, third_stored, _) = store.model_info("ease").await.unwrap().unwrap();
+    assert!(
+        third_stored > second_stored,
+        "{third_stored} > {second_stored}"
+    );
+    assert_model(store.model("ease").await.unwrap(), "ease", at(20), &same);
+
+    // Reads while a replacement is written see one model or the other, whole.
+    let next = model_bytes(2 * 1024 * 1024, 4);
+    let (put, during, info) = tokio::join!(
+        store.put_model("ease", at(30), &next),
+        store.model("ease"),
+        store.model_info("ease"),
+    );
+    put.unwrap();
+    let during = during.unwrap().expect("a model is there throughout");
+    if during.trained_at == at(30) {
+        assert!(during.bytes == next, "the new model, whole");
+    } else {
+        assert_model(Some(during), "ease", at(20), &same);
+    }
+    let (trained_at, _, size) = info.unwrap().expect("a model is there throughout");
+    assert!(
+        (trained_at, size) == (at(30), next.len() as u64) || (trained_at, size) == (at(20), 1000),
+        "{trained_at} {size}"
+    );
+    assert_model(store.model("ease").await.unwrap(), "ease", at(30), &next);
+    assert_model(
+        store.model(&other_key).await.unwrap(),
+        &other_key,
+        at(11),
+        &[],
+    );
+
+    let too_long = "k".repeat(MAX_MODEL_KEY_LEN + 1);
+    for bad in [
+        "",
+        "with space",
+        "café",
+        "a\0b",
+        "line\nbreak",
+        too_long.as_str(),
+    ] {
+        let err = store
+            .put_model(bad, at(40), b"model")
+            .await
+            .expect_err("an invalid key is refused");
+        assert!(matches!(err, StoreError::Conflict(_)), "{bad:?}: {err:?}");
+        assert!(store.model(bad).await.unwrap().is_none());
+        assert!(store.model_info(bad).await.unwrap().is_none());
+    }
+}
+
+fn served(id: &str, minute: i64, placement: &str, person: Option<&str>) -> ServedRecommendation {
+    ServedRecommendation {
+        id: id.to_owned(),
+        served_at: at(minute),
+        placement: placement.to_owned(),
+        person: person.map(str::to_owned),
+        items: vec!["p-02".into(), "p-01".into(), "p-10".into()],
+        context: json!({"model": "ease", "scores": [0.9, 0.5, 0.25], "beside": "p-07"}),
+    }
+}
+
+/// Served recommendations read back as written (items in rank order, any context); an id is
+/// written once, whether repeated in a batch or in a later one; a batch with an invalid id
+/// writes nothing; large batches work.
+pub async fn served_recommendations_are_recorded_once(store: &dyn Store) {
+    assert_eq!(store.record_recommendations(&[]).await.unwrap(), 0);
+    assert!(store.recommendation("r-1").await.unwrap().is_none());
+
+    let r1 = served("r-1", 1, "product-page", Some("c:ann"));
+    let r2 = ServedRecommendation {
+        items: Vec::new(),
+        context: json!(null),
+        ..served(
+            "r-2 ユニコード",
+            2,
+            "Startseite — oben ✓",
+            Some("v:visitor 1"),
+        )
+    };
+    let r3 = ServedRecommendation {
+        items: vec!["Messer-字".into(), "p-01".into(), "p-01".into()],
+        context: json!({"nested": {"list": [1, null, true, "x"], "empty": {}}, "n": -7}),
+        ..served("r-3", 3, "email", None)
+    };
+    let r1_again = served("r-1", 9, "cart", Some("c:bob"));
+    assert_eq!(
+        store
+            .record_recommendations(&[r1.clone(), r2.clone(), r1_again.clone(), r3.clone()])
+            .await
+            .unwrap(),
+        3,
+        "the second r-1 of the batch is ignored"
+    );
+    for row in [&r1, &r2, &r3] {
+        assert_eq!(
+            store.recommendation(&row.id).await.unwrap().as_ref(),
+            Some(row)
+        );
+    }
+
+    let r4 = served("r-4", 4, "cart", Some("c:ann"));
+    assert_eq!(
+        store
+            .record_recommendations(&[r1_again, r4.clone()])
+            .await
+            .unwrap(),
+        1,
+        "a stored id is ignored"
+    );
+    assert_eq!(store.recommendation("r-1").await.unwrap(), Some(r1));
+    assert_eq!(store.recommendation("r-4").await.unwrap(), Some(r4));
+
+    let long_id = "r".repeat(256);
+    for bad in ["", "   ", "tab\there", long_id.as_str()] {
+        let err = store
+            .record_recommendations(&[served("r-5", 5, "home", None), served(bad, 5, "home", None)])
+            .await
+            .expect_err("an invalid id is refused");
+        assert!(matches!(err, StoreError::Conflict(_)), "{bad:?}: {err:?}");
+        assert!(store.recommendation(bad).await.unwrap().is_none());
+    }
+    assert!(
+        store.recommendation("r-5").await.unwrap().is_none(),
+        "a refused batch writes nothing"
+    );
+
+    // A large batch, ids out of order, with repeats.
+    let bulk: Vec<ServedRecommendation> = (0..12_000)
+        .rev()
+        .chain([7, 11_999])
+        .map(|i| served(&format!("bulk-{i:05}"), 10 + i % 50, "home", Some("v:v1")))
+        .collect();
+    assert_eq!(store.record_recommendations(&bulk).await.unwrap(), 12_000);
+    assert_eq!(store.record_recommendations(&bulk).await.unwrap(), 0);
+    for i in [0, 7, 11_999] {
+        let id = format!("bulk-{i:05}");
+        assert_eq!(
+            store.recommendation(&id).await.unwrap(),
+            Some(served(&id, 10 + i % 50, "home", Some("v:v1")))
+        );
+    }
 }

@@ -15,6 +15,7 @@ pub mod facts;
 pub mod intel;
 mod keys;
 mod model;
+pub mod recs;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -62,6 +63,15 @@ pub trait Store: Send + Sync + 'static {
     /// Events of a customer (their own and those of every visitor linked to them), newest
     /// first.
     async fn customer_events(&self, id: &CustomerId, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Events sent with this anonymous id, newest first (as [`Store::customer_events`]), at
+    /// most `limit`: all of them, whether or not the visitor has since been linked to a
+    /// customer (their `customer_id` then names that customer).
+    async fn visitor_events(
+        &self,
+        anonymous_id: &AnonymousId,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
 
     /// The customer an anonymous visitor is linked to, if any.
     async fn visitor_customer(&self, anonymous_id: &AnonymousId)
@@ -253,4 +263,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ids of the customers not merged into another, ordered, after the page's cursor.
     async fn customer_ids(&self, page: &PageRequest) -> StoreResult<Vec<CustomerId>>;
+
+    // ---- recommendations (see [`recs`]) ----
+
+    /// Creates or replaces the model under `key`, atomically: readers see the old model or
+    /// the new one. The store sets its `stored_at` (later than the replaced model's). A key
+    /// that is not valid ([`recs::is_model_key`]) or a model larger than
+    /// [`recs::MAX_MODEL_BYTES`] is refused as a conflict.
+    async fn put_model(
+        &self,
+        key: &str,
+        trained_at: DateTime<Utc>,
+        bytes: &[u8],
+    ) -> StoreResult<()>;
+
+    /// The model under `key`, with its bytes.
+    async fn model(&self, key: &str) -> StoreResult<Option<recs::StoredModel>>;
+
+    /// `trained_at`, `stored_at` and the size in bytes of the model under `key`, without
+    /// reading its bytes: cheap enough to poll for a newer model.
+    async fn model_info(&self, key: &str) -> StoreResult<Option<recs::ModelInfo>>;
+
+    /// Records served recommendations in one transaction. A row whose id is stored already
+    /// (or came earlier in the batch) is ignored; a row with an invalid id
+    /// ([`recs::is_recommendation_id`]) refuses the whole batch as a conflict. Returns how
+    /// many rows were new.
+    async fn record_recommendations(
+        &self,
+        served: &[recs::ServedRecommendation],
+    ) -> StoreResult<u64>;
+
+    /// One served recommendation.
+    async fn recommendation(&self, id: &str) -> StoreResult<Option<recs::ServedRecommendation>>;
 }

@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::segments::ScoresCommand,
     },
+    /// Product recommendations: offline evaluation.
+    Recs {
+        #[command(subcommand)]
+        command: commands::recs::RecsCommand,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -127,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clv { command } => commands::clv::clv(&settings, command).await,
         Command::Segments { command } => commands::segments::segments(&settings, command).await,
         Command::Scores { command } => commands::segments::scores(&settings, command).await,
+        Command::Recs { command } => commands::recs::recs(&settings, command).await,
         Command::Keys { command } => commands::keys::keys(&settings, command).await,
     }
 }

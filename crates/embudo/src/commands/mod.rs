@@ -5,6 +5,7 @@ pub mod demo;
 pub mod generate;
 pub mod import;
 pub mod keys;
+pub mod recs;
 pub mod report;
 pub mod segments;
 pub mod serve;
