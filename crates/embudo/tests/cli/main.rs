@@ -8,6 +8,8 @@
 //! - `reports`: `embudo report` prints what the analytics API answers.
 //! - `clv`: `embudo clv fit` and `embudo clv predict` reproduce the BG/NBD and Gamma-Gamma
 //!   papers on the CDNOW sample imported with `embudo import`.
+//! - `recs`: `embudo recs eval|train|export` on the Online Retail II file: the peers'
+//!   protocol, the blend above the best peer, an export for every customer.
 //! - `segments`: `embudo scores refresh`, `embudo segments …` and `embudo report rfm` on the
 //!   same sample.
 
@@ -16,6 +18,7 @@ mod support;
 mod clv;
 mod crash;
 mod demo;
+mod recs;
 mod reports;
 mod segment_client;
 mod segments;
