@@ -36,9 +36,9 @@ pub struct IalsConfig {
 impl Default for IalsConfig {
     fn default() -> Self {
         IalsConfig {
-            factors: 64,
-            lambda: 0.05,
-            alpha: 2.0,
+            factors: 128,
+            lambda: 0.01,
+            alpha: 1.0,
             iterations: 15,
             cg_steps: 3,
             fold_in_steps: 12,

@@ -218,10 +218,13 @@ impl ContextLift {
                 .lifts
                 .entry(format!("{dimension}:{value}"))
                 .or_default();
-            for (cat, c) in cats {
-                let p = by_cat[&cat] / total;
+            // Every category, also those never seen with this value: that is evidence too
+            // (phones that only ever look at garden tools lower the kitchen's knives).
+            for (cat, &all) in &by_cat {
+                let c = cats.get(cat).copied().unwrap_or(0.0);
+                let p = all / total;
                 let lift = ((c + Self::PRIOR * p) / (n + Self::PRIOR)) / p;
-                table.insert(cat, lift as f32);
+                table.insert(cat.clone(), lift as f32);
             }
         }
     }
@@ -813,9 +816,12 @@ impl RecsModel {
             return Vec::new();
         };
         let base = self.catalog.item(p);
-        let (Some(price), Some(leaf)) = (base.price, base.leaf_category()) else {
+        let Some(price) = base.price else {
             return Vec::new();
         };
+        if base.category_path.is_empty() {
+            return Vec::new();
+        }
         let lo = price as f64 * (1.0 + self.config.upsell_min_increase);
         let hi = price as f64 * (1.0 + self.config.upsell_max_increase);
         let mut sim: HashMap<u32, f32> = HashMap::new();
@@ -843,7 +849,9 @@ impl RecsModel {
         let mut out = Vec::new();
         for (j, item) in self.catalog.items().iter().enumerate() {
             let j = j as u32;
-            if j == p || item.leaf_category() != Some(leaf) {
+            // The same leaf: the same place in the tree, not a leaf of the same name
+            // (Garden > Accessories is no upsell for Kitchen > Accessories).
+            if j == p || item.category_path != base.category_path {
                 continue;
             }
             let Some(q) = item.price else { continue };

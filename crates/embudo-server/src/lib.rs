@@ -317,7 +317,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     // Recommendations are asked for from shoppers' browsers with a write key: any origin.
     let recommendations = Router::new()
-        .route("/v1/recommendations", get(recs::recommend))
+        .route(
+            "/v1/recommendations",
+            get(recs::recommend).options(preflight),
+        )
         .layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::any())
@@ -374,8 +377,8 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     response
 }
 
-/// CORS preflights of the tracking routes; the CORS layer answers them before this runs, but
-/// the route must accept `OPTIONS` for the request to reach the layer.
+/// CORS preflights of the tracking and recommendation routes; the CORS layer answers them
+/// before this runs, but the route must accept `OPTIONS` for the request to reach the layer.
 async fn preflight() -> StatusCode {
     StatusCode::NO_CONTENT
 }

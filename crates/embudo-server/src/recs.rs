@@ -40,9 +40,12 @@ impl Default for RecsSettings {
     }
 }
 
+/// A served model and the store's `stored_at` of it, when known.
+type Served = (Arc<RecsModel>, Option<DateTime<Utc>>);
+
 /// The served model and the queue of served lists.
 pub struct RecsState {
-    model: RwLock<Option<Arc<RecsModel>>>,
+    model: RwLock<Option<Served>>,
     served: tokio::sync::mpsc::Sender<ServedRecommendation>,
     training: tokio::sync::Mutex<()>,
 }
@@ -63,12 +66,29 @@ impl RecsState {
 
     /// The model now.
     pub fn model(&self) -> Option<Arc<RecsModel>> {
-        self.model.read().expect("recs model lock").clone()
+        self.model
+            .read()
+            .expect("recs model lock")
+            .as_ref()
+            .map(|m| Arc::clone(&m.0))
     }
 
-    /// Swaps a new model in.
-    pub fn set(&self, model: RecsModel) {
-        *self.model.write().expect("recs model lock") = Some(Arc::new(model));
+    /// The store's `stored_at` of the model served, when it came from (or went to) the store.
+    pub fn stored_at(&self) -> Option<DateTime<Utc>> {
+        self.model.read().expect("recs model lock").as_ref()?.1
+    }
+
+    /// Swaps a new model in, unless the one served was stored later than `stored_at` (a model
+    /// read from the store while a newer one was trained here does not replace it).
+    pub fn set(&self, model: Arc<RecsModel>, stored_at: Option<DateTime<Utc>>) -> bool {
+        let mut served = self.model.write().expect("recs model lock");
+        if let (Some((_, Some(current))), Some(new)) = (served.as_ref(), stored_at) {
+            if new < *current {
+                return false;
+            }
+        }
+        *served = Some((model, stored_at));
+        true
     }
 }
 
@@ -94,6 +114,52 @@ impl embudo_recs::hybrid::Progress for LogProgress {
     }
 }
 
+/// Decodes a stored model on the blocking pool (a large model takes seconds to decode).
+async fn decode(bytes: Vec<u8>) -> Result<RecsModel, String> {
+    tokio::task::spawn_blocking(move || service::decode(&bytes).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// Reads the stored model when it is newer than the one served and than the last one read
+/// (`seen`, which remembers unusable models so that they are not read again), and serves it.
+/// Returns the model's `trained_at` when one was loaded.
+async fn load_newer(state: &AppState, seen: &mut Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    let (_, stored_at, _) = match state.store.model_info(MODEL_KEY).await {
+        Ok(info) => info?,
+        Err(error) => {
+            tracing::warn!(%error, "reading the stored recommendation model failed");
+            return None;
+        }
+    };
+    if state
+        .recs
+        .stored_at()
+        .max(*seen)
+        .is_some_and(|seen| stored_at <= seen)
+    {
+        return None;
+    }
+    let stored = match state.store.model(MODEL_KEY).await {
+        Ok(stored) => stored?,
+        Err(error) => {
+            tracing::warn!(%error, "reading the stored recommendation model failed");
+            return None;
+        }
+    };
+    *seen = Some(stored.stored_at);
+    match decode(stored.bytes).await {
+        Ok(model) => {
+            if state.recs.set(Arc::new(model), Some(stored.stored_at)) {
+                tracing::info!("a recommendation model was loaded from the store");
+                return Some(stored.trained_at);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "the stored recommendation model is unusable"),
+    }
+    None
+}
+
 /// Trains a model on the whole history, stores it and serves it. One training at a time per
 /// node.
 pub async fn train_now(state: &AppState) -> Result<Arc<RecsModel>, ApiError> {
@@ -106,9 +172,21 @@ pub async fn train_now(state: &AppState) -> Result<Arc<RecsModel>, ApiError> {
         Arc::new(LogProgress),
     )
     .await?;
-    let bytes = service::encode(&model);
+    let model = Arc::new(model);
+    let encoding = Arc::clone(&model);
+    let bytes = tokio::task::spawn_blocking(move || service::encode(&encoding))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let trained_at = DateTime::from_timestamp(model.trained_at, 0).unwrap_or_else(Utc::now);
     state.store.put_model(MODEL_KEY, trained_at, &bytes).await?;
+    // The store sets `stored_at`; remembering it keeps the poll from reading this model back.
+    let stored_at = match state.store.model_info(MODEL_KEY).await {
+        Ok(info) => info.map(|(_, stored_at, _)| stored_at),
+        Err(error) => {
+            tracing::warn!(%error, "reading the stored recommendation model's time failed");
+            None
+        }
+    };
     tracing::info!(
         items = model.catalog.len(),
         people = model.people.len(),
@@ -116,63 +194,57 @@ pub async fn train_now(state: &AppState) -> Result<Arc<RecsModel>, ApiError> {
         seconds = started.elapsed().as_secs_f64(),
         "recommendation model trained"
     );
-    state.recs.set(model);
-    Ok(state.recs.model().expect("just set"))
+    state.recs.set(Arc::clone(&model), stored_at);
+    Ok(model)
+}
+
+/// How soon training is tried again after it failed while no model is served.
+const RETRY_TRAINING: Duration = Duration::from_secs(60);
+
+/// When a model trained at `trained_at` is due for retraining.
+fn due(trained_at: DateTime<Utc>, every: Duration) -> tokio::time::Instant {
+    let age = (Utc::now() - trained_at).to_std().unwrap_or_default();
+    tokio::time::Instant::now() + every.saturating_sub(age)
 }
 
 /// Loads the stored model (or trains one), then retrains on schedule and picks up models
-/// stored by other nodes.
+/// stored by other nodes (a model stored by another node postpones training here: it is as
+/// fresh as one trained here would be).
 pub async fn run(
     state: Arc<AppState>,
     settings: RecsSettings,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut last_seen: Option<DateTime<Utc>> = None;
-    match state.store.model(MODEL_KEY).await {
-        Ok(Some(stored)) => match service::decode(&stored.bytes) {
-            Ok(model) => {
-                last_seen = Some(stored.stored_at);
-                state.recs.set(model);
-                tracing::info!("recommendation model loaded from the store");
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the stored recommendation model is unusable; training a new one")
-            }
-        },
-        Ok(None) => {}
-        Err(error) => tracing::warn!(%error, "reading the stored recommendation model failed"),
-    }
-    let mut next_train = if state.recs.model().is_some() {
-        tokio::time::Instant::now() + settings.train_every
-    } else {
-        tokio::time::Instant::now()
+    let mut seen = None;
+    let mut next_train = match load_newer(&state, &mut seen).await {
+        Some(trained_at) => due(trained_at, settings.train_every),
+        None => tokio::time::Instant::now(),
     };
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep_until(next_train) => {
-                if let Err(error) = train_now(&state).await {
-                    tracing::warn!(error = %error, "training recommendations failed");
-                }
-                if let Ok(Some((_, stored_at, _))) = state.store.model_info(MODEL_KEY).await {
-                    last_seen = Some(stored_at);
-                }
-                next_train = tokio::time::Instant::now() + settings.train_every;
+                // Training a large shop takes minutes: shutting down does not wait for it.
+                let trained = tokio::select! {
+                    _ = stop.changed() => return,
+                    trained = train_now(&state) => trained,
+                };
+                let wait = match trained {
+                    Ok(_) => settings.train_every,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "training recommendations failed");
+                        if state.recs.model().is_none() {
+                            settings.train_every.min(RETRY_TRAINING)
+                        } else {
+                            settings.train_every
+                        }
+                    }
+                };
+                next_train = tokio::time::Instant::now() + wait;
             }
             _ = tokio::time::sleep(settings.poll_every) => {
-                let Ok(Some((_, stored_at, _))) = state.store.model_info(MODEL_KEY).await else { continue };
-                if last_seen.is_some_and(|seen| stored_at <= seen) {
-                    continue;
-                }
-                if let Ok(Some(stored)) = state.store.model(MODEL_KEY).await {
-                    match service::decode(&stored.bytes) {
-                        Ok(model) => {
-                            state.recs.set(model);
-                            tracing::info!("a newer recommendation model was loaded from the store");
-                        }
-                        Err(error) => tracing::warn!(%error, "a stored recommendation model is unusable"),
-                    }
-                    last_seen = Some(stored.stored_at);
+                if let Some(trained_at) = load_newer(&state, &mut seen).await {
+                    next_train = next_train.max(due(trained_at, settings.train_every));
                 }
             }
         }
@@ -294,13 +366,17 @@ pub async fn recommend(
             return Err(ApiError::bad_parameter("min_price", "is above max_price"));
         }
     }
-    let now = match &q.date {
+    // The date moves the season (and what counts as new); the person's history is read as of
+    // now whatever the date, so that their latest events count (a shop west of UTC asks with
+    // a date that is yesterday in UTC).
+    let now = Utc::now();
+    let day = match &q.date {
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map_err(|_| ApiError::bad_parameter("date", "not a date like 2026-12-01"))?
             .and_hms_opt(12, 0, 0)
             .expect("noon exists")
             .and_utc(),
-        None => Utc::now(),
+        None => now,
     };
     let who = match (&q.customer, &q.anonymous_id) {
         (Some(c), _) => Who::Customer(
@@ -312,7 +388,15 @@ pub async fn recommend(
         ),
         (None, None) => Who::Nobody,
     };
-    let model = state.recs.model().ok_or_else(|| ApiError::Unavailable("no recommendation model is trained yet; it is being trained (or run `embudo recs train`)".into()))?;
+    let model = state.recs.model().ok_or_else(|| {
+        ApiError::Unavailable(if state.config.recs.is_some() {
+            "no recommendation model is trained yet; one is being trained".into()
+        } else {
+            "no recommendation model is trained yet; train one with POST \
+             /v1/recommendations/train or `embudo recs train`"
+                .into()
+        })
+    })?;
     let (mut product, mut new_product) = (None, None);
     if let Some(p) = &q.product {
         match model.catalog.get(p) {
@@ -340,24 +424,26 @@ pub async fn recommend(
             format!("the {} placement needs a product", placement.as_str()),
         ));
     }
-    let cart: Vec<u32> = q
+    let cart_ids: Vec<&str> = q
         .cart
         .as_deref()
         .unwrap_or("")
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .filter_map(|p| model.catalog.get(p))
         .collect();
-    if placement == Placement::Cart
-        && cart.is_empty()
-        && q.cart.as_deref().is_none_or(|c| c.trim().is_empty())
-    {
+    if placement == Placement::Cart && cart_ids.is_empty() {
         return Err(ApiError::bad_parameter(
             "cart",
-            "the cart placement needs the cart's product ids",
+            "the cart placement needs the cart's product ids, comma-separated",
         ));
     }
+    // Products the model does not know (not in the catalog when it was trained) have no
+    // behaviour to go on: they are left out.
+    let cart: Vec<u32> = cart_ids
+        .iter()
+        .filter_map(|p| model.catalog.get(p))
+        .collect();
     let (profile, person) = service::profile_for(state.store.as_ref(), &model, &who, now).await?;
     let context = Context {
         device: q.device.clone(),
@@ -372,7 +458,7 @@ pub async fn recommend(
         product,
         new_product,
         cart,
-        now: now.timestamp(),
+        now: day.timestamp(),
         context: context.clone(),
         rules: Rules {
             category: q.category.clone(),
